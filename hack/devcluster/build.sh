@@ -13,8 +13,8 @@ start=$SECONDS
 
 stamp_of() { cat "$here/versions.env" "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-16; }
 
-build_group() {  # group ldflags-prefix packages...
-  local group=$1 ldflags=$2; shift 2
+build_group() {  # group ldflags output packages...
+  local group=$1 ldflags=$2 output=$3; shift 3
   local want; want=$(stamp_of "$group")
   if [[ -f "$bin/.stamp-$group" && "$(cat "$bin/.stamp-$group")" == "$want" ]]; then
     echo "[devcluster build] $group: up to date"
@@ -22,7 +22,7 @@ build_group() {  # group ldflags-prefix packages...
   fi
   echo "[devcluster build] $group: building $* ..."
   local t0=$SECONDS
-  (cd "$here/$group" && go build -trimpath -tags selinux,notest -ldflags "-s -w $ldflags" -o "$bin/" "$@")
+  (cd "$here/$group" && go build -trimpath -tags selinux,notest -ldflags "-s -w $ldflags" -o "$output" "$@")
   echo "$want" > "$bin/.stamp-$group"
   echo "[devcluster build] $group: done in $((SECONDS - t0))s"
 }
@@ -37,12 +37,10 @@ etcd_ldflags="-X go.etcd.io/etcd/api/v3/version.GitSHA=${ETCD_VERSION}"
 kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION}"
 
 group=${1:-all}
-if [[ $group == all || $group == etcd ]]; then build_group etcd "$etcd_ldflags" go.etcd.io/etcd/server/v3; fi
-if [[ $group == all || $group == kwok ]]; then build_group kwok "$kwok_ldflags" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl; fi
+if [[ $group == all || $group == etcd ]]; then build_group etcd "$etcd_ldflags" "$bin/etcd" go.etcd.io/etcd/server/v3; fi
+if [[ $group == all || $group == kwok ]]; then build_group kwok "$kwok_ldflags" "$bin/" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl; fi
 if [[ $group == all || $group == kube ]]; then
-  build_group kube "$kube_ldflags" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  build_group kube "$kube_ldflags" "$bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 fi
-# go build names the etcd binary after the module path's last element ("v3").
-if [[ -f "$bin/v3" ]]; then mv -f "$bin/v3" "$bin/etcd"; fi
 echo "[devcluster build] all binaries ready in $((SECONDS - start))s"

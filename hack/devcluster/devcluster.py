@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+"""devcluster: a real Kubernetes control plane on this machine, with kwok simulating GPU nodes.
+
+    devcluster.py up [--gpu-nodes N] [--cpu-nodes M]   start (idempotent) and print the KUBECONFIG line
+    devcluster.py down                                   stop everything and remove the state
+    devcluster.py status                                 which components run
+    devcluster.py restart COMPONENT                      stop and start one component (fault tests)
+    devcluster.py stop COMPONENT / start COMPONENT
+
+Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok controller,
+built from upstream sources by hack/devcluster/build.sh into bin/. State (PKI, etcd data, logs, pids)
+lives in .devcluster/ (DEVCLUSTER_DIR overrides it). Standard library only, so it runs before any
+virtual environment exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BIN = Path(os.environ.get("BIN_DIR", ROOT / "bin"))
+STATE = Path(os.environ.get("DEVCLUSTER_DIR", ROOT / ".devcluster"))
+PKI = STATE / "pki"
+LOGS = STATE / "logs"
+PIDS = STATE / "pids"
+KUBECONFIG = STATE / "kubeconfig"
+
+PORTS = {
+    "etcd": int(os.environ.get("DEVCLUSTER_ETCD_PORT", "23790")),
+    "etcd-peer": int(os.environ.get("DEVCLUSTER_ETCD_PEER_PORT", "23800")),
+    "kube-apiserver": int(os.environ.get("DEVCLUSTER_APISERVER_PORT", "26443")),
+    "kube-controller-manager": int(os.environ.get("DEVCLUSTER_KCM_PORT", "26257")),
+    "kube-scheduler": int(os.environ.get("DEVCLUSTER_SCHEDULER_PORT", "26259")),
+    "kwok": int(os.environ.get("DEVCLUSTER_KWOK_PORT", "26250")),
+}
+COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+SERVICE_CIDR = "10.96.0.0/16"
+
+# Identities in the static token file. Test users are not listed: tests impersonate them as admin.
+TOKENS = {
+    "admin": ("admin", ["system:masters"]),
+    "kube-controller-manager": ("system:kube-controller-manager", []),
+    "kube-scheduler": ("system:kube-scheduler", []),
+    "kwok": ("kwok-controller", ["system:masters"]),
+}
+
+
+def log(message: str) -> None:
+    print(f"[devcluster {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+
+
+# --- PKI ---------------------------------------------------------------------------------------------
+
+
+def ensure_pki() -> None:
+    if (PKI / "done").exists():
+        return
+    PKI.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = PKI / "ca.key", PKI / "ca.crt"
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt),
+        "-days", "3650", "-subj", "/CN=devcluster-ca")
+    sans = ",".join([
+        "IP:127.0.0.1", "IP:10.96.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+        "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
+    ])
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(PKI / "apiserver.key"),
+        "-out", str(PKI / "apiserver.crt"), "-days", "3650", "-subj", "/CN=kube-apiserver",
+        "-CA", str(ca_crt), "-CAkey", str(ca_key), "-addext", f"subjectAltName={sans}")
+    run("openssl", "genrsa", "-out", str(PKI / "sa.key"), "2048")
+    run("openssl", "rsa", "-in", str(PKI / "sa.key"), "-pubout", "-out", str(PKI / "sa.pub"))
+    lines = []
+    for component, (user, groups) in TOKENS.items():
+        token = os.urandom(16).hex()
+        (PKI / f"{component}.token").write_text(token)
+        lines.append(f'{token},{user},{user},"{",".join(groups)}"')
+    (PKI / "tokens.csv").write_text("\n".join(lines) + "\n")
+    (PKI / "done").write_text("ok")
+
+
+def write_kubeconfig(path: Path, component: str) -> None:
+    server = f"https://127.0.0.1:{PORTS['kube-apiserver']}"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "devcluster", "cluster": {
+            "server": server, "certificate-authority": str(PKI / "ca.crt")}}],
+        "users": [{"name": component, "user": {"token": (PKI / f"{component}.token").read_text()}}],
+        "contexts": [{"name": "devcluster", "context": {"cluster": "devcluster", "user": component}}],
+        "current-context": "devcluster",
+    }
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
+
+
+# --- processes ---------------------------------------------------------------------------------------
+
+
+def component_args(name: str) -> list[str]:
+    p = PORTS
+    if name == "etcd":
+        return [
+            str(BIN / "etcd"), "--name=devcluster", f"--data-dir={STATE / 'etcd-data'}",
+            f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+            f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+            f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+            f"--initial-cluster=devcluster=http://127.0.0.1:{p['etcd-peer']}",
+            # A throwaway test cluster: durability is not worth an fsync per write.
+            "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+        ]
+    if name == "kube-apiserver":
+        return [
+            str(BIN / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['kube-apiserver']}",
+            # Loopback cannot be an endpoint of the kubernetes Service, and no pod here needs one.
+            "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={PKI / 'apiserver.crt'}", f"--tls-private-key-file={PKI / 'apiserver.key'}",
+            f"--client-ca-file={PKI / 'ca.crt'}", f"--token-auth-file={PKI / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={PKI / 'sa.pub'}",
+            f"--service-account-signing-key-file={PKI / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # As clouds do for GPU nodes: pods asking for nvidia.com/gpu get the matching toleration.
+            # PodSecurity, ServiceAccount and ValidatingAdmissionPolicy are on by default.
+            "--enable-admission-plugins=ExtendedResourceToleration",
+            "--allow-privileged=true",
+            # Benchmarks create thousands of objects at once; the defaults (400/200) throttle them.
+            "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
+            "--profiling=false", "--event-ttl=2h",
+        ]
+    if name == "kube-controller-manager":
+        return [
+            str(BIN / "kube-controller-manager"), f"--kubeconfig={STATE / 'kube-controller-manager.kubeconfig'}",
+            f"--authentication-kubeconfig={STATE / 'kube-controller-manager.kubeconfig'}",
+            f"--authorization-kubeconfig={STATE / 'kube-controller-manager.kubeconfig'}",
+            f"--service-account-private-key-file={PKI / 'sa.key'}", f"--root-ca-file={PKI / 'ca.crt'}",
+            "--use-service-account-credentials=true", "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={p['kube-controller-manager']}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # Benchmarks drive thousands of Jobs; the default client rate (20 qps) would be the bottleneck.
+            "--kube-api-qps=300", "--kube-api-burst=600", "--concurrent-job-syncs=20",
+            "--concurrent-gc-syncs=40",
+        ]
+    if name == "kube-scheduler":
+        return [
+            str(BIN / "kube-scheduler"), f"--kubeconfig={STATE / 'kube-scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={STATE / 'kube-scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={STATE / 'kube-scheduler.kubeconfig'}",
+            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={p['kube-scheduler']}",
+        ]
+    if name == "kwok":
+        return [
+            str(BIN / "kwok"), f"--kubeconfig={STATE / 'kwok.kubeconfig'}", f"--config={HERE / 'stages.yaml'}",
+            "--manage-all-nodes=true",
+            # Nodes advertise loopback, so anything reaching for a "kubelet" (kubectl logs) stays on
+            # this machine and is answered by kwok itself.
+            "--node-ip=127.0.0.1", f"--node-port={p['kwok']}", f"--server-address=127.0.0.1:{p['kwok']}",
+            f"--tls-cert-file={PKI / 'apiserver.crt'}", f"--tls-private-key-file={PKI / 'apiserver.key'}",
+            "--node-lease-duration-seconds=40",
+        ]
+    raise SystemExit(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+
+
+def pid_of(name: str) -> int | None:
+    try:
+        pid = int((PIDS / f"{name}.pid").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    # A recycled pid must not be mistaken for our component.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return None
+    return pid if Path(cmdline).name == Path(component_args(name)[0]).name else None
+
+
+def start(name: str) -> None:
+    if pid_of(name):
+        return
+    args = component_args(name)
+    if not Path(args[0]).exists():
+        raise SystemExit(f"{args[0]} is missing: run `make devcluster-build` (hack/devcluster/build.sh) first")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=STATE)
+    (PIDS / f"{name}.pid").write_text(str(proc.pid))
+
+
+def stop(name: str, timeout: float = 15.0) -> None:
+    pid = pid_of(name)
+    if pid is None:
+        (PIDS / f"{name}.pid").unlink(missing_ok=True)
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    (PIDS / f"{name}.pid").unlink(missing_ok=True)
+
+
+# --- health ------------------------------------------------------------------------------------------
+
+
+def _get(url: str, token: str | None = None, timeout: float = 2.0) -> tuple[int, str]:
+    context = ssl.create_default_context(cafile=str(PKI / "ca.crt")) if url.startswith("https") else None
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except (OSError, ValueError):
+        return 0, ""
+
+
+def wait_until(what: str, check: object, timeout: float, name: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        if name and pid_of(name) is None:
+            raise SystemExit(f"{name} exited while waiting for {what}; see {LOGS / (name + '.log')}")
+        time.sleep(0.2)
+    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}; logs are in {LOGS}")
+
+
+def apiserver_ready() -> bool:
+    token = (PKI / "admin.token").read_text()
+    return _get(f"https://127.0.0.1:{PORTS['kube-apiserver']}/readyz", token)[0] == 200
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    return subprocess.run([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args], input=stdin,
+                          check=True, text=True, capture_output=True).stdout
+
+
+# --- nodes -------------------------------------------------------------------------------------------
+
+
+def node_manifest(name: str, gpus: int, gpu_product: str) -> dict:
+    labels = {
+        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+        "type": "kwok", "node.kubernetes.io/instance-type": "kwok-gpu" if gpus else "kwok-cpu",
+    }
+    capacity = {"cpu": "96" if gpus else "16", "memory": "1Ti" if gpus else "64Gi", "pods": "110",
+                "ephemeral-storage": "1Ti"}
+    spec: dict = {}
+    if gpus:
+        labels |= {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": gpu_product,
+                   "nvidia.com/gpu.count": str(gpus), "nvidia.com/gpu.memory": "81559"}
+        capacity["nvidia.com/gpu"] = str(gpus)
+        # What GPU clouds put on GPU nodes, so only pods asking for GPUs land there.
+        spec["taints"] = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake",
+                                                                     "node.alpha.kubernetes.io/ttl": "0"}},
+        "spec": spec,
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+
+
+def ensure_nodes(gpu_nodes: int, cpu_nodes: int, gpus_per_node: int, gpu_product: str) -> None:
+    wanted = [node_manifest(f"kwok-gpu-{i}", gpus_per_node, gpu_product) for i in range(gpu_nodes)]
+    wanted += [node_manifest(f"kwok-cpu-{i}", 0, gpu_product) for i in range(cpu_nodes)]
+    existing = set(kubectl("get", "nodes", "-o", "name").split())
+    names = {f"node/{n['metadata']['name']}" for n in wanted}
+    extra = sorted(existing - names)
+    if extra:
+        kubectl("delete", *extra, "--wait=false")
+    missing = [n for n in wanted if f"node/{n['metadata']['name']}" not in existing]
+    if missing:
+        kubectl("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": missing}))
+    want_ready = len(wanted)
+
+    def all_ready() -> bool:
+        nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+        ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
+                                         for c in n.get("status", {}).get("conditions", []))]
+        return len(ready) >= want_ready
+
+    wait_until(f"{want_ready} nodes Ready", all_ready, 60, "kwok")
+
+
+# --- commands ----------------------------------------------------------------------------------------
+
+
+def up(args: argparse.Namespace) -> None:
+    t0 = time.monotonic()
+    STATE.mkdir(parents=True, exist_ok=True)
+    ensure_pki()
+    for component in ("admin", "kube-controller-manager", "kube-scheduler", "kwok"):
+        write_kubeconfig(KUBECONFIG if component == "admin" else STATE / f"{component}.kubeconfig", component)
+    start("etcd")
+    wait_until("etcd", lambda: _get(f"http://127.0.0.1:{PORTS['etcd']}/health")[0] == 200, 30, "etcd")
+    start("kube-apiserver")
+    wait_until("kube-apiserver /readyz", apiserver_ready, 90, "kube-apiserver")
+    for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        start(name)
+    ensure_nodes(args.gpu_nodes, args.cpu_nodes, args.gpus_per_node, args.gpu_product)
+    # Pods in a new namespace need its default ServiceAccount, which the controller-manager creates.
+    wait_until("the default ServiceAccount",
+               lambda: "serviceaccount/default" in kubectl("get", "sa", "-n", "default", "-o", "name"),
+               60, "kube-controller-manager")
+    log(f"devcluster is up ({args.gpu_nodes} GPU nodes x {args.gpus_per_node} nvidia.com/gpu, "
+        f"{args.cpu_nodes} CPU nodes) in {time.monotonic() - t0:.1f}s")
+    print(f"export KUBECONFIG={KUBECONFIG}")
+
+
+def down(_: argparse.Namespace) -> None:
+    for name in reversed(COMPONENTS):
+        stop(name)
+    if STATE.exists():
+        subprocess.run(["rm", "-rf", str(STATE)], check=True)
+    log("devcluster is down and its state removed")
+
+
+def status(_: argparse.Namespace) -> None:
+    failed = False
+    for name in COMPONENTS:
+        pid = pid_of(name)
+        failed |= pid is None
+        print(f"{name:26} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+    sys.exit(1 if failed else 0)
+
+
+def restart(args: argparse.Namespace) -> None:
+    stop(args.component)
+    start(args.component)
+    if args.component == "kube-apiserver":
+        wait_until("kube-apiserver /readyz", apiserver_ready, 90, "kube-apiserver")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="start the cluster (idempotent)")
+    up_parser.add_argument("--gpu-nodes", type=int, default=int(os.environ.get("GPU_NODES", "4")))
+    up_parser.add_argument("--cpu-nodes", type=int, default=int(os.environ.get("CPU_NODES", "2")))
+    up_parser.add_argument("--gpus-per-node", type=int, default=int(os.environ.get("GPUS_PER_NODE", "8")))
+    up_parser.add_argument("--gpu-product", default=os.environ.get("GPU_PRODUCT", "NVIDIA-H100-80GB-HBM3"))
+    up_parser.set_defaults(func=up)
+    commands.add_parser("down", help="stop everything and remove the state").set_defaults(func=down)
+    commands.add_parser("status", help="show which components run").set_defaults(func=status)
+    for verb, func in (("restart", restart), ("stop", lambda a: stop(a.component)),
+                       ("start", lambda a: start(a.component))):
+        sub = commands.add_parser(verb, help=f"{verb} one component")
+        sub.add_argument("component", choices=COMPONENTS)
+        sub.set_defaults(func=func)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

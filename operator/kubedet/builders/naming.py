@@ -1,0 +1,51 @@
+"""Deterministic names of the objects a run owns: a retry or a restarted operator finds, rather than
+duplicates, what an earlier attempt created."""
+
+from __future__ import annotations
+
+import hashlib
+
+MAX_NAME = 63  # Job names become pod labels (job-name), which are limited to 63 characters.
+
+
+def _fit(base: str, suffix: str, limit: int = MAX_NAME) -> str:
+    name = f"{base}-{suffix}"
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+    keep = limit - len(suffix) - len(digest) - 2
+    return f"{base[:keep].rstrip('-.')}-{digest}-{suffix}"
+
+
+def job_name(run_name: str) -> str:
+    # Indexed Job pods are named <job>-<index>-<random>; leave room for that in the 63-char pod label.
+    return _fit(run_name, "train", limit=52)
+
+
+def runspec_configmap_name(run_name: str) -> str:
+    return _fit(run_name, "spec", limit=253)
+
+
+def error_configmap_name(run_name: str) -> str:
+    return _fit(run_name, "error", limit=253)
+
+
+def trainer_service_account_name(run_name: str) -> str:
+    return _fit(run_name, "trainer", limit=253)
+
+
+def workers_service_name(run_name: str) -> str:
+    # A Service name is a DNS label: 63 characters.
+    return _fit(run_name, "workers")
+
+
+def trained_model_name(run_name: str) -> str:
+    return _fit(run_name, "model", limit=253)
+
+
+def preflight_job_name(dataset_name: str, generation: int) -> str:
+    return _fit(dataset_name, f"preflight-{generation}", limit=52)
+
+
+def cleanup_job_name(run_name: str) -> str:
+    return _fit(run_name, "cleanup", limit=52)

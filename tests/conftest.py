@@ -1,0 +1,51 @@
+"""Shared fixtures: the devcluster, a namespace per test, the kubedet CRDs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Tests import the package from the source tree (the venv installs it editable too) and the helpers.
+for path in (ROOT / "operator", ROOT / "trainer_image", ROOT):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from tests.devcluster import Devcluster, ensure_devcluster, wait_for  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def devcluster() -> Devcluster:
+    return ensure_devcluster()
+
+
+@pytest.fixture(scope="session")
+def kubedet_crds(devcluster: Devcluster) -> list[str]:
+    """Apply crds/ and wait until every CRD is Established."""
+    devcluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    names = [p.name.removesuffix(".yaml") for p in sorted((ROOT / "crds").glob("*.yaml"))]
+
+    def established() -> bool:
+        items = json.loads(devcluster.kubectl("get", "crd", *names, "-o", "json").stdout)["items"]
+        return all(any(c["type"] == "Established" and c["status"] == "True"
+                       for c in item.get("status", {}).get("conditions", [])) for item in items)
+
+    wait_for(established, timeout=60, message="kubedet CRDs to be Established")
+    return names
+
+
+@pytest.fixture
+def namespace(devcluster: Devcluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards (without waiting for finalizers)."""
+    base = request.node.name.lower().replace("_", "-")[:40].strip("-")
+    name = f"t-{base}-{uuid.uuid4().hex[:6]}"
+    devcluster.kubectl("create", "namespace", name)
+    wait_for(lambda: "serviceaccount/default" in devcluster.kubectl("get", "sa", "-n", name, "-o", "name").stdout,
+             timeout=30, message=f"default ServiceAccount in {name}")
+    yield name
+    devcluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -1,0 +1,74 @@
+"""Test helpers for the devcluster: bring it up, act as a user, wait without fixed sleeps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+KUBECTL = str(ROOT / "bin" / "kubectl")
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.2,
+             message: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy, and return that; fail after `timeout` s.
+
+    Exceptions raised by the predicate count as "not yet" and the last one is reported on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - the predicate may race object creation
+            last_error = error
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {message}{detail}")
+        time.sleep(interval)
+
+
+@dataclass
+class Devcluster:
+    kubeconfig: Path
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, as_user: str | None = None,
+                as_groups: list[str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        command = [KUBECTL, f"--kubeconfig={self.kubeconfig}"]
+        if as_user:
+            command.append(f"--as={as_user}")
+            command += [f"--as-group={group}" for group in as_groups or []]
+        result = subprocess.run([*command, *args], input=input, text=True, capture_output=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def api_client(self, as_user: str | None = None, as_groups: list[str] | None = None):  # type: ignore[no-untyped-def]
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
+        api = client.ApiClient(configuration)
+        if as_user:
+            api.set_default_header("Impersonate-User", as_user)
+            # The python client sends one header value; several groups are joined as kubectl does not,
+            # so tests that need many groups use kubectl or bind a single group.
+            for group in as_groups or []:
+                api.set_default_header("Impersonate-Group", group)
+        return api
+
+
+def ensure_devcluster() -> Devcluster:
+    """Bring the devcluster up if it is not running (idempotent), and return a handle on it."""
+    state = Path(os.environ.get("DEVCLUSTER_DIR", ROOT / ".devcluster"))
+    subprocess.run(["python3", str(ROOT / "hack" / "devcluster" / "devcluster.py"), "up"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return Devcluster(kubeconfig=state / "kubeconfig")
