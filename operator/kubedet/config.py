@@ -29,6 +29,12 @@ class OperatorConfig:
     """activeDeadlineSeconds of a Dataset's preflight Job."""
     pvc_mount_root: str = "/mnt/pvc"
     """Where pvc:// claims are mounted in trainer pods; the trainer maps pvc://<claim>/<path> there."""
+    image_pull_grace_seconds: float = 300.0
+    """How long a training pod may fail to pull its image before the run fails with ImagePullFailed."""
+    max_workers: int = 16
+    """Threads reconciling objects at once."""
+    metrics_port: int = 8081
+    """Port of the Prometheus metrics endpoint; 0 turns it off."""
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     """Namespaces to watch; empty watches the whole cluster."""
 
@@ -47,5 +53,10 @@ class OperatorConfig:
                 os.environ.get("KUBEDET_PREFLIGHT_TIMEOUT_SECONDS", defaults.preflight_timeout_seconds)
             ),
             pvc_mount_root=os.environ.get("KUBEDET_PVC_MOUNT_ROOT", defaults.pvc_mount_root),
+            image_pull_grace_seconds=float(
+                os.environ.get("KUBEDET_IMAGE_PULL_GRACE_SECONDS", defaults.image_pull_grace_seconds)
+            ),
+            max_workers=int(os.environ.get("KUBEDET_MAX_WORKERS", defaults.max_workers)),
+            metrics_port=int(os.environ.get("KUBEDET_METRICS_PORT", defaults.metrics_port)),
             namespaces=tuple(n for n in namespaces.split(",") if n.strip()),
         )

@@ -6,10 +6,60 @@ field names, defaults, bounds and descriptions live here and nowhere else.
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
+
+from kubedet.api.constants import ConditionStatus, Phase
+
+
+def cel(
+    rule: str,
+    message: str | None = None,
+    *,
+    message_expression: str | None = None,
+    field_path: str | None = None,
+    reason: str | None = None,
+) -> dict[str, str]:
+    """One x-kubernetes-validations entry: a CEL rule the API server checks at admission."""
+    entry = {"rule": rule}
+    if message is not None:
+        entry["message"] = message
+    if message_expression is not None:
+        entry["messageExpression"] = message_expression
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    if reason is not None:
+        entry["reason"] = reason
+    return entry
+
+
+def unchanged(field: str, new: str, old: str) -> str:
+    """CEL for "`field` was neither set, unset nor changed" between two objects, for transition rules.
+
+    Spelled out with has() because optional-field syntax (`self.?f`) defeats the API server's cost
+    estimate, and it refuses the CRD.
+    """
+    return (
+        f"has({new}.{field}) == has({old}.{field}) && (!has({new}.{field}) || {new}.{field} == {old}.{field})"
+    )
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    """json_schema_extra carrying CEL rules into the generated CRD."""
+    return {"x-kubernetes-validations": list(rules)}
+
 
 # Storage URIs kubedet understands. `..` path segments are refused so a URI can never climb out of the
 # location it names; file:// is refused so nothing reads the node's or the operator's filesystem.
@@ -26,10 +76,10 @@ def no_parent_segments(value: str) -> str:
     return value
 
 
-NO_PARENT_SEGMENTS_RULE = {
-    "rule": "!self.split('/').exists(s, s == '..')",
-    "message": "must not contain a '..' path segment; give a path inside the location",
-}
+NO_PARENT_SEGMENTS_RULE = cel(
+    "!self.split('/').exists(s, s == '..')",
+    "must not contain a '..' path segment; give a path inside the location",
+)
 
 StorageURI = Annotated[
     str,
@@ -97,3 +147,94 @@ class Hyperparameters(KubedetModel):
     """Random seed for reproducible training. Unset picks one and records it in the results."""
     amp: bool = False
     """Train with automatic mixed precision when a GPU is present (ignored on CPU)."""
+
+
+# Kubernetes names for things that are not objects of this API.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNSLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+DNSSubdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
+
+# A label or annotation key: optional DNS-subdomain prefix and a name of at most 63 characters.
+QUALIFIED_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
+
+def _format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _to_the_second(value: datetime) -> datetime:
+    # metav1.Time keeps seconds; truncating on the way in makes a written-and-read-back value equal.
+    return value.replace(microsecond=0)
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_the_second),
+    PlainSerializer(_format_time, return_type=str, when_used="json"),
+    Field(description="An RFC 3339 time in UTC, to the second, as metav1.Time."),
+]
+"""A point in time as the API server writes it (seconds precision, UTC, 'Z')."""
+
+# resource.Quantity's canonical syntax without a sign: requests are never negative.
+QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[mkMGTPE]|([eE][+-]?[0-9]+))?$"
+
+
+def _quantity_to_str(value: Any) -> Any:
+    # Users write `cpu: 4`; the API server keeps the integer, the model keeps the string form.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_to_str),
+    Field(pattern=QUANTITY_PATTERN, max_length=64),
+    WithJsonSchema({"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+]
+"""A Kubernetes resource quantity such as 4, 500m, 16Gi."""
+
+
+class Condition(KubedetModel):
+    """The observed state of one aspect of an object, shaped exactly like metav1.Condition."""
+
+    type: str = Field(
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+    )
+    """Type of the condition in CamelCase, e.g. Succeeded (see the condition types in the docs)."""
+    status: ConditionStatus
+    """True, False or Unknown."""
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation the condition was set for; older than the object's means stale."""
+    last_transition_time: Timestamp
+    """When the condition last changed from one status to another."""
+    reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    """Programmatic CamelCase identifier of the cause of the last transition, e.g. DatasetNotFound."""
+    message: str = Field(default="", max_length=32768)
+    """Human-readable details about the transition; may be empty."""
+
+
+def phases(*allowed: Phase) -> tuple[AfterValidator, WithJsonSchema]:
+    """Metadata narrowing a status.phase to the phases of one kind, typed as plain Phase for callers.
+
+    Use as `Annotated[Phase, *phases(Phase.PENDING, ...)]`.
+    """
+
+    def check(value: Phase) -> Phase:
+        if value not in allowed:
+            raise ValueError(f"phase must be one of {', '.join(allowed)}")
+        return value
+
+    return AfterValidator(check), WithJsonSchema({"type": "string", "enum": [p.value for p in allowed]})
+
+
+# The standard conditions list: merged by type under server-side apply, at most one entry per type.
+CONDITIONS_LIST_SCHEMA: dict[str, Any] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["type"],
+}
+MAX_CONDITIONS = 16

@@ -43,8 +43,8 @@ def trained_model_name(run_name: str) -> str:
     return _fit(run_name, "model", limit=253)
 
 
-def preflight_job_name(dataset_name: str, generation: int) -> str:
-    return _fit(dataset_name, f"preflight-{generation}", limit=52)
+def preflight_job_name(dataset_name: str, fingerprint: str) -> str:
+    return _fit(dataset_name, f"preflight-{fingerprint}", limit=52)
 
 
 def cleanup_job_name(run_name: str) -> str:

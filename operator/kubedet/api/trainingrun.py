@@ -1,0 +1,283 @@
+"""The TrainingRun kind: fine-tune a base TrainedModel on a Dataset and produce a new TrainedModel."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
+
+from kubedet.api import cfgoptions
+from kubedet.api.common import (
+    CONDITIONS_LIST_SCHEMA,
+    LABEL_VALUE_PATTERN,
+    MAX_CONDITIONS,
+    QUALIFIED_NAME_PATTERN,
+    Condition,
+    DNSLabel,
+    DNSSubdomain,
+    Hyperparameters,
+    KubedetModel,
+    LocalObjectReference,
+    Quantity,
+    SecretKeysReference,
+    StorageURI,
+    Timestamp,
+    cel,
+    phases,
+    unchanged,
+    validations,
+)
+from kubedet.api.constants import Phase
+from kubedet.api.podmetadata import LabelValue, PodMetadata
+from kubedet.api.resource import AGE_COLUMN, CRDNames, KubedetObject, PrinterColumn
+
+# An OCI image reference: registry/repository[:tag][@sha256:digest].
+IMAGE_PATTERN = (
+    r"^[a-z0-9]+([._:/-][a-zA-Z0-9_]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+
+
+class Resources(KubedetModel):
+    """What each training pod gets. One pod per node; each uses gpusPerNode GPUs."""
+
+    gpus_per_node: int = Field(default=1, ge=0, le=8)
+    """GPUs (nvidia.com/gpu) per pod; 0 trains on the CPU."""
+    nodes: int = Field(default=1, ge=1, le=64)
+    """Pods (nodes) of a distributed run. The effective batch size is batchSize x gpusPerNode x nodes
+    (x 1 on the CPU)."""
+    cpu: Quantity | None = None
+    """CPU request and limit per pod, e.g. 4 or 3500m. Unset uses the operator's default."""
+    memory: Quantity | None = None
+    """Memory request and limit per pod, e.g. 16Gi. Unset uses the operator's default."""
+    shared_memory: Quantity | None = None
+    """Size of the in-memory /dev/shm for data-loader workers, e.g. 2Gi. Unset uses the operator's
+    default."""
+
+
+class Toleration(KubedetModel):
+    """A toleration of a node taint (the subset of core/v1 Toleration a training pod needs)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+                "spec.tolerations: value must be empty when operator is Exists",
+            ),
+            cel(
+                "has(self.key) || self.operator == 'Exists'",
+                "spec.tolerations: a toleration without a key must use operator Exists",
+            ),
+        )
+    )
+
+    key: str | None = Field(default=None, max_length=316, pattern=QUALIFIED_NAME_PATTERN)
+    """Taint key to tolerate; unset with operator Exists tolerates every taint."""
+    operator: Literal["Exists", "Equal"] = "Equal"
+    """Equal matches key and value, Exists matches the key alone."""
+    value: str | None = Field(default=None, max_length=63, pattern=LABEL_VALUE_PATTERN)
+    """Taint value to match with operator Equal."""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """Taint effect to match; unset matches every effect."""
+    toleration_seconds: int | None = Field(default=None, ge=0)
+    """With effect NoExecute: how long the pod stays bound after the taint appears."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("spec.tolerations: value must be empty when operator is Exists")
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("spec.tolerations: a toleration without a key must use operator Exists")
+        return self
+
+
+class Output(KubedetModel):
+    """Where the run writes the trained model's checkpoint, config and logs."""
+
+    uri: StorageURI
+    """Folder for the run's artifacts; the run writes under <uri>/<namespace>/<run name>/."""
+    secret_ref: SecretKeysReference | None = None
+    """Credentials for an s3:// output."""
+
+
+CfgOptions = Annotated[
+    dict[str, JsonValue],
+    Field(max_length=cfgoptions.MAX_CFG_OPTIONS),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
+            "maxProperties": cfgoptions.MAX_CFG_OPTIONS,
+        }
+    ),
+]
+
+
+def _check_cfg_options(options: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+    if options is not None:
+        cfgoptions.check_cfg_options(options)
+    return options
+
+
+# Everything that shapes the trained model. Frozen once the run was scheduled (spec.suspend was false
+# when stored, or the operator recorded a start time), so a run's status always describes its spec.
+# CRD rules freeze all but cfgOptions, which CRD rules cannot see; the admission policy freezes that.
+FROZEN_SPEC_FIELDS = (
+    "datasetRef",
+    "baseModelRef",
+    "hyperparameters",
+    "resources",
+    "image",
+    "output",
+    "cfgOptions",
+)
+UNTYPED_SPEC_FIELDS = ("cfgOptions",)
+
+
+def cel_was_draft(old: str) -> str:
+    """CEL: the stored run `old` was never scheduled, so its spec may still change."""
+    return f"{old}.spec.suspend && !(has({old}.status) && has({old}.status.startTime))"
+
+
+def frozen_message(field: str) -> str:
+    return f"spec.{field} is immutable once the run is scheduled; create a new TrainingRun"
+
+
+class TrainingRunSpec(KubedetModel):
+    """What to train: a base model fine-tuned on a dataset, and how."""
+
+    dataset_ref: LocalObjectReference
+    """The Dataset to train on. It must be published and Ready."""
+    base_model_ref: LocalObjectReference
+    """The TrainedModel to fine-tune (its config is the _base_ config, its checkpoint is loaded). It
+    must be Ready."""
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    """How the base model is fine-tuned."""
+    resources: Resources = Field(default_factory=Resources)
+    """Pods, GPUs, CPU and memory of the training."""
+    image: str | None = Field(default=None, max_length=512, pattern=IMAGE_PATTERN)
+    """Trainer image. Unset uses the operator's configured trainer image."""
+    suspend: bool = False
+    """A suspended run is a draft: it is validated but not scheduled, and it may still be edited.
+    Once it was scheduled (suspend false), the training-shaping fields are frozen; suspending it again
+    pauses its Job."""
+    publish: bool = False
+    """Publish the resulting TrainedModel when the run succeeds."""
+    queue_name: DNSLabel | None = None
+    """Kueue LocalQueue to submit the Job to (sets kueue.x-k8s.io/queue-name). Unset: no Kueue."""
+    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    """Time limit of the training Job; when it runs out the run fails with DeadlineExceeded."""
+    backoff_limit: int = Field(default=3, ge=0, le=20)
+    """Retries after disruptions (node loss, eviction, preemption); a run resumes from its last
+    checkpoint. Errors of the user's making (invalid config, out of memory) are not retried."""
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    """Delete the finished Job (not the run or its model) this long after it finished."""
+    output: Output | None = None
+    """Where to write the artifacts. Unset uses the operator's configured artifact store."""
+    node_selector: dict[str, LabelValue] | None = Field(default=None, max_length=64)
+    """Node labels the training pods must match."""
+    tolerations: list[Toleration] | None = Field(default=None, max_length=32)
+    """Taints the training pods tolerate."""
+    priority_class_name: DNSSubdomain | None = None
+    """PriorityClass of the training pods."""
+    pod_metadata: PodMetadata | None = None
+    """Labels and annotations for the training pods."""
+    cfg_options: Annotated[CfgOptions | None, AfterValidator(_check_cfg_options)] = None
+    """Extra MMDetection config settings as dotted keys and JSON values, like tools/train.py
+    --cfg-options: e.g. {"optim_wrapper.optimizer.weight_decay": 0.0001}. Values are scalars or lists,
+    never objects. Keys kubedet sets itself (paths, checkpoints, resuming, hooks, launcher, and
+    settings with a spec field) are refused; see docs/api-reference.md."""
+
+
+class Progress(KubedetModel):
+    """How far the training got, reported by the trainer while it runs."""
+
+    epoch: int | None = Field(default=None, ge=0)
+    """Current epoch (1-based; 0 before the first)."""
+    total_epochs: int | None = Field(default=None, ge=1)
+    """Epochs the run will train."""
+    iteration: int | None = Field(default=None, ge=0)
+    """Iterations done over all epochs."""
+    total_iterations: int | None = Field(default=None, ge=1)
+    """Iterations the run will do over all epochs."""
+    percent: int | None = Field(default=None, ge=0, le=100)
+    """Percent of the iterations done."""
+    eta_seconds: int | None = Field(default=None, ge=0)
+    """Estimated seconds until training ends."""
+    loss: float | None = Field(default=None, ge=0)
+    """Training loss at the last logged iteration."""
+    best_map: float | None = Field(default=None, ge=0, le=1, alias="bestMAP")
+    """Best COCO bbox mAP on the validation split so far."""
+    best_epoch: int | None = Field(default=None, ge=1)
+    """The epoch that reached bestMAP."""
+
+
+RunPhase = Annotated[Phase, *phases(Phase.PENDING, Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED)]
+
+
+class TrainingRunStatus(KubedetModel):
+    """What the operator observed about the run."""
+
+    phase: Annotated[Phase, *phases(Phase.PENDING, Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED)] | None = (
+        None
+    )
+    """Pending (the app's Waiting: draft, validating or queued), Running (the app's Processing),
+    Succeeded (the app's Success) or Failed (the app's Error)."""
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=MAX_CONDITIONS, json_schema_extra=CONDITIONS_LIST_SCHEMA
+    )
+    """Validated, Suspended, Scheduled, Running, Succeeded, Failed. `kubectl wait
+    --for=condition=Succeeded` waits for success."""
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation the status describes."""
+    job_name: DNSSubdomain | None = None
+    """The training Job."""
+    trained_model_ref: LocalObjectReference | None = None
+    """The TrainedModel the run produced, once it succeeded."""
+    error_config_map_ref: LocalObjectReference | None = None
+    """ConfigMap with the failing step's error and the end of its log, once the run failed."""
+    progress: Progress | None = None
+    """How far the training got."""
+    start_time: Timestamp | None = None
+    """When the operator first created the Job. From then on the training-shaping spec is frozen."""
+    completion_time: Timestamp | None = None
+    """When the run succeeded or failed."""
+    attempts: int | None = Field(default=None, ge=0)
+    """Training attempts so far (retries after disruptions count)."""
+
+
+class TrainingRun(KubedetObject):
+    """Fine-tunes a base TrainedModel on a Dataset with MMDetection, producing a new TrainedModel."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *(
+                cel(
+                    f"{cel_was_draft('oldSelf')} || ({unchanged(field, 'self.spec', 'oldSelf.spec')})",
+                    frozen_message(field),
+                    field_path=f".spec.{field}",
+                    reason="FieldValueForbidden",
+                )
+                for field in FROZEN_SPEC_FIELDS
+                if field not in UNTYPED_SPEC_FIELDS
+            )
+        )
+    )
+
+    NAMES: ClassVar[CRDNames] = CRDNames("TrainingRun", "trainingruns", "trainingrun", ("tr",))
+    PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (
+        PrinterColumn("Dataset", ".spec.datasetRef.name", "string", "The dataset trained on."),
+        PrinterColumn("Base Model", ".spec.baseModelRef.name", "string", "The model fine-tuned."),
+        PrinterColumn("Phase", ".status.phase", "string", "Pending, Running, Succeeded or Failed."),
+        PrinterColumn("Progress", ".status.progress.percent", "integer", "Percent of the iterations done."),
+        PrinterColumn("mAP", ".status.progress.bestMAP", "number", "Best validation bbox mAP so far."),
+        AGE_COLUMN,
+        PrinterColumn("Model", ".status.trainedModelRef.name", "string", "The model produced.", priority=1),
+    )
+    SELECTABLE_FIELDS: ClassVar[tuple[str, ...]] = (".spec.datasetRef.name", ".spec.baseModelRef.name")
+
+    kind: Literal["TrainingRun"] = "TrainingRun"
+    """Kind is the type of this object: TrainingRun."""
+    spec: TrainingRunSpec
+    """What to train and how."""
+    status: TrainingRunStatus | None = None
+    """What the operator observed; written by the operator only."""

@@ -1,0 +1,112 @@
+"""The operator's Kubernetes API access: one set of clients, idempotent writes, status patches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from kubedet import GROUP, VERSION
+from kubedet.api.constants import FIELD_MANAGER
+
+log = logging.getLogger("kubedet.kube")
+
+
+@dataclass
+class Clients:
+    api: client.ApiClient
+    core: client.CoreV1Api
+    batch: client.BatchV1Api
+    rbac: client.RbacAuthorizationV1Api
+    custom: client.CustomObjectsApi
+
+
+_clients: Clients | None = None
+
+
+def load(max_connections: int = 32) -> Clients:
+    """Load in-cluster credentials, or the kubeconfig when running outside a cluster."""
+    global _clients
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)
+    # Handlers run in a thread pool; each thread needs a pooled connection rather than a new TLS
+    # handshake per request.
+    configuration.connection_pool_maxsize = max_connections
+    api = client.ApiClient(configuration)
+    _clients = Clients(api, client.CoreV1Api(api), client.BatchV1Api(api), client.RbacAuthorizationV1Api(api),
+                       client.CustomObjectsApi(api))
+    return _clients
+
+
+def clients() -> Clients:
+    return _clients if _clients is not None else load()
+
+
+def is_status(error: BaseException, *codes: int) -> bool:
+    return isinstance(error, ApiException) and error.status in codes
+
+
+def create_if_absent(create: Callable[..., Any], namespace: str, body: dict[str, Any]) -> bool:
+    """Create `body`; an object of that name already existing is success (a retry, or a restarted
+    operator, finds what the last attempt made). True when this call created it."""
+    try:
+        create(namespace, body, field_manager=FIELD_MANAGER)
+        return True
+    except ApiException as error:
+        if error.status == 409:
+            return False
+        raise
+
+
+def get_or_none(read: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return read(*args)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def delete_if_present(delete: Callable[..., Any], name: str, namespace: str, propagation: str = "Background") -> None:
+    try:
+        delete(name, namespace, propagation_policy=propagation)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Merge-patch the status subresource. Only the fields given change, so the trainer's progress
+    reports and the operator's conditions never overwrite each other."""
+    clients().custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER)
+
+
+def patch_object(plural: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    clients().custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, patch,
+                                                    field_manager=FIELD_MANAGER)
+
+
+def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bool:
+    def create(ns: str, obj: dict[str, Any], field_manager: str) -> Any:
+        return clients().custom.create_namespaced_custom_object(GROUP, VERSION, ns, plural, obj,
+                                                                field_manager=field_manager)
+    return create_if_absent(create, namespace, body)
+
+
+def pod_log_tail(namespace: str, pod: str, lines: int) -> str | None:
+    """The end of a pod's log, or None when the cluster cannot serve it (node gone, log rotated)."""
+    try:
+        text = clients().core.read_namespaced_pod_log(pod, namespace, tail_lines=lines, limit_bytes=16384,
+                                                      _request_timeout=5)
+        return str(text)
+    except Exception as error:  # noqa: BLE001 - a missing log must never block recording a failure
+        log.info("log of pod %s/%s is not available: %s", namespace, pod, error)
+        return None

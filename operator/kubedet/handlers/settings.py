@@ -1,0 +1,53 @@
+"""The operator's one startup handler: every tuned kopf setting, and the shared configuration."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from kubedet.config import OperatorConfig
+from kubedet.handlers import kube
+
+_config = OperatorConfig.from_env()
+
+
+def current_config() -> OperatorConfig:
+    return _config
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
+    global _config
+    _config = OperatorConfig.from_env()
+    # Keep kopf's bookkeeping out of user-facing objects: kubedet uses only event handlers, which
+    # keep no progress, but should a handler ever need it, it goes to annotations, never status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubedet.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kubedet.io")
+    # Events are posted only where the code asks for them (one per condition change), not per log line.
+    settings.posting.loggers = False
+    settings.posting.level = logging.INFO
+    # Handlers are synchronous (the kubernetes client); one thread per concurrent reconcile. Runs are
+    # serialised per object by a lock, so this bounds the cluster-wide concurrency.
+    settings.execution.max_workers = _config.max_workers
+    # Watches end at the server's timeout and are re-established; a short client timeout notices a
+    # restarted API server quickly instead of waiting on a dead connection.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    # Several events for one object within this window are handled once, with the latest state.
+    settings.batching.batch_window = 0.1
+    # Two replicas started by mistake must not both act: kopf's peering makes the lower-priority
+    # one pause while the other is alive (the KopfPeering CRDs ship in manifests/crd).
+    settings.peering.priority = int(os.environ.get("KUBEDET_PEERING_PRIORITY", "0"))
+    settings.peering.stealth = True
+    kube.load(max_connections=_config.max_workers + 4)
+    if _config.metrics_port:
+        start_http_server(_config.metrics_port)
+    logger.info(f"kubedet operator configured: {_config}")

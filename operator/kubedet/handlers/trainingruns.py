@@ -1,0 +1,215 @@
+"""TrainingRun reconciler: thin glue between kopf events, the pure `decide` and the API server.
+
+Every event that can change a run's state (the run itself, its Job, its pods, the dataset or model it
+waits for) ends in `reconcile_run`, which re-derives the whole status from what the indexes show.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from kubedet import GROUP, VERSION
+from kubedet.api.constants import FINALIZER, Label
+from kubedet.api.dataset import Dataset
+from kubedet.api.trainedmodel import TrainedModel
+from kubedet.api.trainingrun import TrainingRun
+from kubedet.builders import naming
+from kubedet.builders.errors import LOG_TAIL_LINES, build_error_configmap
+from kubedet.builders.job import build_training_job, build_workers_service
+from kubedet.builders.rbac import build_trainer_role, build_trainer_role_binding, build_trainer_service_account
+from kubedet.builders.run_state import Action, Decision, Observed, decide
+from kubedet.builders.runspec import build_run_spec, build_runspec_configmap
+from kubedet.builders.trainedmodel import build_trained_model, trained_model_status
+from kubedet.handlers import cleanup, kube, metrics, retry
+from kubedet.handlers.indexes import all_of, one
+from kubedet.handlers.settings import current_config
+
+log = logging.getLogger("kubedet.trainingruns")
+PLURAL = "trainingruns"
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: tuple[str, str]) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
+    key = (run.namespace, run.name)
+    dataset = one(indexes["datasets"], (run.namespace, run.spec.dataset_ref.name))
+    model = one(indexes["models"], (run.namespace, run.spec.base_model_ref.name))
+    gpus = all_of(indexes["node_gpus"], "gpus")
+    job = one(indexes["jobs_by_run"], key)
+    if job is not None and job.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) != run.metadata["uid"]:
+        job = None  # a Job of an earlier run of the same name, on its way out
+    if job is None and run.status and run.status.job_name:
+        # The index can lag behind a Job this operator just created; ask before calling it lost.
+        found = kube.get_or_none(kube.clients().batch.read_namespaced_job, run.status.job_name, run.namespace)
+        job = kube.clients().api.sanitize_for_serialization(found) if found is not None else None
+    uid = run.metadata["uid"]
+    pods = [p for p in all_of(indexes["pods_by_run"], key)
+            if p.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) == uid]
+    return Observed(
+        run=run,
+        job=job,
+        pods=pods,
+        dataset=Dataset.model_validate(dataset) if dataset else None,
+        base_model=TrainedModel.model_validate(model) if model else None,
+        largest_node_gpus=max(gpus) if gpus else None,
+        image_pull_grace_seconds=current_config().image_pull_grace_seconds,
+    )
+
+
+def _status_changed(run: TrainingRun, decision: Decision) -> dict[str, Any] | None:
+    """The status fields to patch (without progress, which the trainer owns), or None if nothing changed."""
+    new = decision.status.to_wire()
+    old = run.status.to_wire() if run.status else {}
+    new.pop("progress", None)
+    old_progress = old.pop("progress", None)
+    if new == old and decision.status.progress is None:
+        return None
+    patch = {k: v for k, v in new.items() if old.get(k) != v}
+    if decision.status.progress is not None and decision.status.progress.to_wire() != old_progress:
+        patch["progress"] = decision.status.progress.to_wire()
+    return patch or None
+
+
+def _create_job(run: TrainingRun, observed: Observed) -> None:
+    config = current_config()
+    assert observed.dataset and observed.base_model  # validated by decide
+    run_spec = build_run_spec(run, observed.dataset, observed.base_model, config)
+    c = kube.clients()
+    ns = run.namespace
+    kube.create_if_absent(c.core.create_namespaced_config_map, ns, build_runspec_configmap(run, run_spec))
+    if config.progress_reports:
+        kube.create_if_absent(c.core.create_namespaced_service_account, ns, build_trainer_service_account(run))
+        kube.create_if_absent(c.rbac.create_namespaced_role, ns, build_trainer_role(run))
+        kube.create_if_absent(c.rbac.create_namespaced_role_binding, ns, build_trainer_role_binding(run))
+    if run.spec.resources.nodes > 1:
+        kube.create_if_absent(c.core.create_namespaced_service, ns, build_workers_service(run))
+    if kube.create_if_absent(c.batch.create_namespaced_job, ns, build_training_job(run, run_spec, config)):
+        metrics.JOBS_CREATED.inc()
+
+
+def _create_model(run: TrainingRun, observed: Observed, decision: Decision) -> None:
+    assert decision.result is not None and observed.dataset is not None
+    body = build_trained_model(run, observed.dataset, decision.result)
+    name = body["metadata"]["name"]
+    kube.create_custom("trainedmodels", run.namespace, body)
+    status = trained_model_status(decision.result, 1, now(), published=False)
+    kube.patch_status("trainedmodels", run.namespace, name, status.to_wire())
+    if run.spec.publish:
+        # The run's author was allowed to ask for publishing (the API server checked it at admission).
+        kube.patch_object("trainedmodels", run.namespace, name, {"spec": {"published": True}})
+
+
+def _create_error_configmap(run: TrainingRun, decision: Decision) -> None:
+    assert decision.failure is not None
+    ended = decision.failure.termination
+    tail = kube.pod_log_tail(run.namespace, ended.pod, LOG_TAIL_LINES) if ended else None
+    body = build_error_configmap(run, decision.failure, now(), tail)
+    kube.create_if_absent(kube.clients().core.create_namespaced_config_map, run.namespace, body)
+
+
+def _apply(run: TrainingRun, observed: Observed, decision: Decision) -> None:
+    c = kube.clients()
+    for action in decision.actions:
+        if action is Action.CREATE_JOB:
+            _create_job(run, observed)
+        elif action is Action.SET_JOB_SUSPEND:
+            c.batch.patch_namespaced_job(naming.job_name(run.name), run.namespace,
+                                         {"spec": {"suspend": decision.suspend_job}})
+        elif action is Action.DELETE_JOB:
+            kube.delete_if_present(c.batch.delete_namespaced_job, naming.job_name(run.name), run.namespace)
+        elif action is Action.CREATE_MODEL:
+            _create_model(run, observed, decision)
+        elif action is Action.CREATE_ERROR_CONFIGMAP:
+            _create_error_configmap(run, decision)
+
+
+def _ensure_finalizer(body: dict[str, Any]) -> None:
+    finalizers = body["metadata"].get("finalizers") or []
+    if FINALIZER not in finalizers:
+        kube.patch_object(PLURAL, body["metadata"]["namespace"], body["metadata"]["name"],
+                          {"metadata": {"finalizers": [*finalizers, FINALIZER],
+                                        "resourceVersion": body["metadata"]["resourceVersion"]}})
+
+
+def reconcile_run(body: dict[str, Any], indexes: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    with _lock(key), metrics.RECONCILE_SECONDS.labels("trainingrun").time():
+        try:
+            if meta.get("deletionTimestamp"):
+                if FINALIZER in (meta.get("finalizers") or []):
+                    cleanup.finalize_run(body, indexes, logger)
+                return
+            run = TrainingRun.model_validate(body)
+            observed = observe(run, indexes)
+            decision = decide(observed, now())
+            if decision.actions or (run.status is None or run.status.phase not in ("Succeeded", "Failed")):
+                _ensure_finalizer(body)
+            _apply(run, observed, decision)
+            patch = _status_changed(run, decision)
+            if patch:
+                kube.patch_status(PLURAL, run.namespace, run.name, patch)
+            for event_type, reason, message in decision.events:
+                kopf.event(body, type=event_type, reason=reason, message=message)
+            retry.succeeded(key)
+        except Exception as error:
+            metrics.RECONCILE_ERRORS.labels("trainingrun").inc()
+            delay = retry.failed(key, lambda: reconcile_by_key(key, indexes, logger))
+            logger.warning(f"reconcile failed, retrying in {delay:.1f}s: {error!r}")
+
+
+def reconcile_by_key(key: tuple[str, str], indexes: dict[str, Any], logger: Any) -> None:
+    body = one(indexes["runs"], key)
+    if body is not None:
+        reconcile_run(body, indexes, logger)
+
+
+def reconcile_waiting_runs(index_name: str, key: tuple[str, str], indexes: dict[str, Any], logger: Any) -> None:
+    """Re-check the runs that refer to a dataset or model that just changed (watch-driven, no polling)."""
+    for name in all_of(indexes[index_name], key):
+        body = one(indexes["runs"], (key[0], name))
+        if body is not None and (body.get("status") or {}).get("phase") in (None, "Pending"):
+            reconcile_run(body, indexes, logger)
+
+
+INDEX_NAMES = ("runs", "runs_by_dataset", "runs_by_base_model", "datasets", "models", "models_by_base",
+               "jobs_by_run", "pods_by_run", "node_gpus")
+
+
+def pick_indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs[name] for name in INDEX_NAMES}
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
+    if type == "DELETED":
+        retry.forget((body["metadata"]["namespace"], body["metadata"]["name"]))
+        return
+    reconcile_run(dict(body), pick_indexes(kwargs), logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={Label.TRAINING_RUN: kopf.PRESENT})
+def on_job_event(labels: kopf.Labels, namespace: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    reconcile_by_key((namespace, labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
+
+
+@kopf.on.event("", "v1", "pods", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
+def on_pod_event(labels: kopf.Labels, namespace: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    reconcile_by_key((namespace, labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
+
+
+__all__ = ["GROUP", "VERSION", "reconcile_run", "reconcile_waiting_runs"]
