@@ -22,6 +22,8 @@ MAPS = {
     "spec.nodeSelector",
     "spec.podMetadata.labels",
     "spec.podMetadata.annotations",
+    "spec.preflight.podMetadata.labels",
+    "spec.preflight.podMetadata.annotations",
     "status.metrics.perClassAP",
 }
 
