@@ -49,6 +49,13 @@ def clients() -> Clients:
     return _clients if _clients is not None else load()
 
 
+def describe_error(error: BaseException) -> str:
+    """An API error's status and message (the server's explanation), or the exception's repr."""
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}: {str(error.body)[:600]}"
+    return repr(error)
+
+
 def is_status(error: BaseException, *codes: int) -> bool:
     return isinstance(error, ApiException) and error.status in codes
 
@@ -82,16 +89,20 @@ def delete_if_present(delete: Callable[..., Any], name: str, namespace: str, pro
             raise
 
 
-def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-    """Merge-patch the status subresource. Only the fields given change, so the trainer's progress
-    reports and the operator's conditions never overwrite each other."""
-    clients().custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER)
+def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    """Merge-patch the status subresource and return the object. Only the fields given change, so the
+    trainer's progress reports and the operator's conditions never overwrite each other."""
+    return dict(clients().custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER))
 
 
-def patch_object(plural: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
-    clients().custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, patch,
-                                                    field_manager=FIELD_MANAGER)
+def patch_object(plural: str, namespace: str, name: str, patch: dict[str, Any] | list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """Merge-patch (a dict) or JSON-patch (a list of operations) an object; returns the object."""
+    content_type = "application/json-patch+json" if isinstance(patch, list) else "application/merge-patch+json"
+    return dict(clients().custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, patch,
+                                                                field_manager=FIELD_MANAGER,
+                                                                _content_type=content_type))
 
 
 def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bool:

@@ -137,12 +137,33 @@ def _apply(run: TrainingRun, observed: Observed, decision: Decision) -> None:
             _create_error_configmap(run, decision)
 
 
-def _ensure_finalizer(body: dict[str, Any]) -> None:
-    finalizers = body["metadata"].get("finalizers") or []
-    if FINALIZER not in finalizers:
-        kube.patch_object(PLURAL, body["metadata"]["namespace"], body["metadata"]["name"],
-                          {"metadata": {"finalizers": [*finalizers, FINALIZER],
-                                        "resourceVersion": body["metadata"]["resourceVersion"]}})
+def _ensure_finalizer(body: dict[str, Any]) -> dict[str, Any]:
+    finalizers = body["metadata"].get("finalizers")
+    if finalizers and FINALIZER in finalizers:
+        return body
+    # A JSON patch appends without a read-modify-write race on other controllers' finalizers.
+    operation = ({"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER} if finalizers
+                 else {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
+    return kube.patch_object(PLURAL, body["metadata"]["namespace"], body["metadata"]["name"], [operation])
+
+
+# The object as this operator last wrote it. The watch (and so the index) can lag behind our own
+# writes; deciding on a stale copy would post duplicate Events and repeat writes.
+_written: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _resource_version(body: dict[str, Any]) -> int:
+    try:
+        return int(body["metadata"].get("resourceVersion", "0"))
+    except (TypeError, ValueError):
+        return 0
+
+
+def freshest(key: tuple[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    written = _written.get(key)
+    if written is None or written["metadata"].get("uid") != body["metadata"].get("uid"):
+        return body
+    return written if _resource_version(written) > _resource_version(body) else body
 
 
 def reconcile_run(body: dict[str, Any], indexes: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
@@ -150,6 +171,8 @@ def reconcile_run(body: dict[str, Any], indexes: dict[str, Any], logger: logging
     key = (meta["namespace"], meta["name"])
     with _lock(key), metrics.RECONCILE_SECONDS.labels("trainingrun").time():
         try:
+            body = freshest(key, body)
+            meta = body["metadata"]
             if meta.get("deletionTimestamp"):
                 if FINALIZER in (meta.get("finalizers") or []):
                     cleanup.finalize_run(body, indexes, logger)
@@ -158,18 +181,20 @@ def reconcile_run(body: dict[str, Any], indexes: dict[str, Any], logger: logging
             observed = observe(run, indexes)
             decision = decide(observed, now())
             if decision.actions or (run.status is None or run.status.phase not in ("Succeeded", "Failed")):
-                _ensure_finalizer(body)
+                updated = _ensure_finalizer(body)
+                if updated is not body:
+                    _written[key] = updated
             _apply(run, observed, decision)
             patch = _status_changed(run, decision)
             if patch:
-                kube.patch_status(PLURAL, run.namespace, run.name, patch)
+                _written[key] = kube.patch_status(PLURAL, run.namespace, run.name, patch)
             for event_type, reason, message in decision.events:
                 kopf.event(body, type=event_type, reason=reason, message=message)
             retry.succeeded(key)
         except Exception as error:
             metrics.RECONCILE_ERRORS.labels("trainingrun").inc()
             delay = retry.failed(key, lambda: reconcile_by_key(key, indexes, logger))
-            logger.warning(f"reconcile failed, retrying in {delay:.1f}s: {error!r}")
+            logger.warning(f"reconcile failed, retrying in {delay:.1f}s: {kube.describe_error(error)}")
 
 
 def reconcile_by_key(key: tuple[str, str], indexes: dict[str, Any], logger: Any) -> None:
@@ -197,7 +222,9 @@ def pick_indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
     if type == "DELETED":
-        retry.forget((body["metadata"]["namespace"], body["metadata"]["name"]))
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        retry.forget(key)
+        _written.pop(key, None)
         return
     reconcile_run(dict(body), pick_indexes(kwargs), logger)
 
