@@ -171,7 +171,8 @@ def component_args(name: str) -> list[str]:
             # this machine and is answered by kwok itself.
             "--node-ip=127.0.0.1", f"--node-port={p['kwok']}", f"--server-address=127.0.0.1:{p['kwok']}",
             f"--tls-cert-file={PKI / 'apiserver.crt'}", f"--tls-private-key-file={PKI / 'apiserver.key'}",
-            "--node-lease-duration-seconds=40",
+            # Short leases: a restarted kwok takes over its nodes (and their pods) within seconds.
+            "--node-lease-duration-seconds=10",
         ]
     raise SystemExit(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
 

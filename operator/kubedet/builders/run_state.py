@@ -65,6 +65,8 @@ class Decision:
     suspend_job: bool | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     """(type, reason, message) of the Events to post: one per condition that changed."""
+    recheck_after: float | None = None
+    """Seconds after which the run must be looked at again even if nothing changes (a deadline)."""
 
 
 def validate(observed: Observed) -> tuple[Reason, str] | None:
@@ -246,7 +248,10 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
         _set(decision, run, ConditionType.SCHEDULED, True, Reason.JOB_CREATED,
              f"Job {job['metadata']['name']} was created", now)
     pull = podinfo.image_pull_failure(pods)
-    if pull and _pending_for(pods) >= observed.image_pull_grace_seconds:
+    if pull and _pending_for(pods) < observed.image_pull_grace_seconds:
+        # A registry hiccup heals by itself; a wrong image does not, and no further event will come.
+        decision.recheck_after = observed.image_pull_grace_seconds - _pending_for(pods) + 0.5
+    elif pull:
         decision.actions.append(Action.DELETE_JOB)
         _fail(decision, run, Failure(Reason.IMAGE_PULL_FAILED, (
             f"the trainer image could not be pulled ({pull[0]}: {pull[1]}); fix spec.image or the "

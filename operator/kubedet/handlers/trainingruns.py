@@ -191,6 +191,9 @@ def reconcile_run(body: dict[str, Any], indexes: dict[str, Any], logger: logging
             for event_type, reason, message in decision.events:
                 kopf.event(body, type=event_type, reason=reason, message=message)
             retry.succeeded(key)
+            if decision.recheck_after is not None:
+                retry.after(("recheck", *key), decision.recheck_after,
+                            lambda: reconcile_by_key(key, indexes, logger))
         except Exception as error:
             metrics.RECONCILE_ERRORS.labels("trainingrun").inc()
             delay = retry.failed(key, lambda: reconcile_by_key(key, indexes, logger))

@@ -1,0 +1,49 @@
+"""Shared steps of the operator tests: apply objects, read them back, wait for phases."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests import kubedet_objects as objects
+from tests.devcluster import Devcluster, wait_for
+
+
+def apply(cluster: Devcluster, namespace: str, *bodies: dict[str, Any]) -> None:
+    existing = cluster.kubectl("get", "pvc", "-n", namespace, "-o", "name").stdout
+    if "kubedet-artifacts" not in existing:
+        bodies = (*objects.claims(namespace), *bodies)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-",
+                    input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(bodies)}))
+
+
+def get(cluster: Devcluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
+    return json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
+
+
+def exists(cluster: Devcluster, namespace: str, kind: str, name: str) -> bool:
+    return cluster.kubectl("get", kind, name, "-n", namespace, check=False).returncode == 0
+
+
+def items(cluster: Devcluster, namespace: str, kind: str, selector: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", kind, "-n", namespace, "-l", selector, "-o", "json").stdout
+    return list(json.loads(out)["items"])
+
+
+def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
+
+
+def wait_phase(cluster: Devcluster, namespace: str, run: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        body = get(cluster, namespace, "trainingrun", run)
+        return body if (body.get("status") or {}).get("phase") == phase else None
+
+    return wait_for(reached, timeout=timeout, message=f"run {run} to be {phase}")
+
+
+def ready_inputs(cluster: Devcluster, namespace: str) -> None:
+    """A published, Ready dataset `shapes` and a Ready base model `base`."""
+    apply(cluster, namespace, objects.dataset("shapes"), objects.base_model("base"))
+    wait_for(lambda: (c := condition(get(cluster, namespace, "dataset", "shapes"), "Ready")) and c["status"] == "True",
+             timeout=60, message="dataset shapes to be Ready")
