@@ -20,7 +20,7 @@ import pytest
 import yaml
 from tests.devcluster import Devcluster, wait_for
 
-from kubedet import crdgen, roles
+from kubedet import crdgen, rbac, roles
 from kubedet.api.constants import API_VERSION, GROUP, ConditionType, Label
 
 pytestmark = pytest.mark.integration
@@ -46,8 +46,9 @@ class Matrix:
         actions: dict[str, str] = data["actions"]
         expected = {role: str(row).split() for role, row in data["expected"].items()}
         for role, row in expected.items():
-            assert len(row) == len(actions), f"{MATRIX_FILE.name}: {role} has {len(row)} cells, not {len(actions)}"
-            assert set(row) <= set(OUTCOMES), f"{MATRIX_FILE.name}: {role} has cells other than {set(OUTCOMES)}"
+            where = f"{MATRIX_FILE.name}: {role}"
+            assert len(row) == len(actions), f"{where} has {len(row)} cells, not {len(actions)}"
+            assert set(row) <= set(OUTCOMES), f"{where} has cells other than {set(OUTCOMES)}"
         return cls(actions, expected)
 
 
@@ -96,7 +97,8 @@ def model(name: str, trained_by: str | None = None) -> dict[str, Any]:
 
 def error_configmap(run_name: str) -> dict[str, Any]:
     labels = {Label.TRAINING_RUN.value: run_name, Label.COMPONENT.value: "error"}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{run_name}-error", "labels": labels},
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"{run_name}-error", "labels": labels},
             "data": {"reason": "TrainingFailed", "message": "set by the RBAC matrix"}}
 
 
@@ -148,26 +150,34 @@ def _patch(kind: str, obj: str, patch: dict[str, Any]) -> Request:
     return Request(("patch", kind, obj, "--type=merge", "-p", json.dumps(patch)))
 
 
+def _create(obj: dict[str, Any]) -> Request:
+    return Request(("create", "-f", "-"), obj)
+
+
+PUBLISHED = {"spec": {"published": True}}
+
+
 ACTIONS: dict[str, Callable[[str], Request]] = {
     "LR": lambda role: Request(("get", "trainingruns")),
     "GR": lambda role: Request(("get", "trainingrun", FAILED_RUN)),
     "LM": lambda role: Request(("get", "trainedmodels")),
     "GD": lambda role: Request(("get", "dataset", DATASET)),
-    "CD": lambda role: Request(("create", "-f", "-"), run(object_name(role, "draft"), suspend=True)),
-    "CS": lambda role: Request(("create", "-f", "-"), run(object_name(role, "scheduled"))),
+    "CD": lambda role: _create(run(object_name(role, "draft"), suspend=True)),
+    "CS": lambda role: _create(run(object_name(role, "scheduled"))),
     "US": lambda role: _patch("trainingrun", object_name(role, "to-schedule"), {"spec": {"suspend": False}}),
-    "ED": lambda role: _patch("trainingrun", object_name(role, "to-edit"), {"spec": {"hyperparameters": {"epochs": 3}}}),
+    "ED": lambda role: _patch("trainingrun", object_name(role, "to-edit"),
+                              {"spec": {"hyperparameters": {"epochs": 3}}}),
     "DR": lambda role: Request(("delete", "trainingrun", object_name(role, "to-delete"), "--wait=false")),
-    "PR": lambda role: Request(("create", "-f", "-"), run(object_name(role, "publishing"), suspend=True, publish=True)),
-    "PI": lambda role: _patch("trainedmodel", object_name(role, "imported"), {"spec": {"published": True}}),
-    "PT": lambda role: _patch("trainedmodel", object_name(role, "trained-ready"), {"spec": {"published": True}}),
-    "PU": lambda role: _patch("trainedmodel", object_name(role, "trained-unready"), {"spec": {"published": True}}),
+    "PR": lambda role: _create(run(object_name(role, "publishing"), suspend=True, publish=True)),
+    "PI": lambda role: _patch("trainedmodel", object_name(role, "imported"), PUBLISHED),
+    "PT": lambda role: _patch("trainedmodel", object_name(role, "trained-ready"), PUBLISHED),
+    "PU": lambda role: _patch("trainedmodel", object_name(role, "trained-unready"), PUBLISHED),
     "EC": lambda role: Request(("get", "configmap", f"{FAILED_RUN}-error")),
     "LC": lambda role: Request(("get", "configmaps")),
     "RS": lambda role: Request(("get", "trainingrun", FAILED_RUN, "--subresource=status")),
     "MS": lambda role: Request(("get", "trainedmodel", SHARED_MODEL, "--subresource=status")),
-    "ND": lambda role: Request(("create", "-f", "-"), dataset(object_name(role, "dataset"))),
-    "IM": lambda role: Request(("create", "-f", "-"), model(object_name(role, "import"))),
+    "ND": lambda role: _create(dataset(object_name(role, "dataset"))),
+    "IM": lambda role: _create(model(object_name(role, "import"))),
 }
 
 
@@ -201,11 +211,12 @@ def table(matrix: Matrix, cells: list[Cell]) -> str:
         lines.append(" ".join([f"{role:<{width}}", *(f"{m:<3}" for m in marks)]).rstrip())
     lines.append("")
     lines += [f"{code}: {text}" for code, text in matrix.actions.items()]
-    lines.append("  ".join(f"{letter}: {meaning}" for letter, meaning in OUTCOMES.items()) + "  ?: other error")
+    legend = [f"{letter}: {meaning}" for letter, meaning in OUTCOMES.items()]
+    lines.append("  ".join([*legend, "?: other error"]))
     wrong = [c for c in cells if not c.matches]
     if wrong:
         lines += ["", f"{len(wrong)} cell(s) differ from {MATRIX_FILE.name}:"]
-        lines += [f"  {c.role} {c.action}: expected {c.expected}, got {c.observed}: {c.detail.splitlines()[0] if c.detail else ''}"
+        lines += [f"  {c.role} {c.action}: expected {c.expected}, got {c.observed}: {c.detail[:300]}"
                   for c in wrong]
     return "\n".join(lines)
 
@@ -239,12 +250,13 @@ def claims_enforced(devcluster: Devcluster, kubedet_crds: list[str]) -> Devclust
             if not wanted <= rule_set(composite.role_name):
                 return False
         for builtin in roles.BuiltinRole:
-            wanted = set().union(*(leaves[r.name] for r in roles.CLAIM_ROLES if builtin in r.builtin.includes))
+            holders = [r for r in roles.CLAIM_ROLES if builtin in r.builtin.includes]
+            wanted = set().union(*(leaves[r.name] for r in holders))
             if not wanted <= rule_set(builtin.value):
                 return False
         return True
 
-    wait_for(aggregation_complete, timeout=60, message="the aggregation controller to fill the composite roles")
+    wait_for(aggregation_complete, timeout=60, message="aggregation to fill the composite and built-in roles")
     return devcluster
 
 
@@ -256,12 +268,17 @@ def matrix_namespace(claims_enforced: Devcluster, matrix: Matrix) -> Iterator[st
     cluster.kubectl("create", "namespace", namespace)
     bound = [role for role in matrix.expected if role != NO_ROLE]
     objects = shared_objects() + [o for role in matrix.expected for o in per_role_objects(role)]
-    cluster.kubectl("create", "-n", namespace, "-f", "-", input=as_list(objects + [role_binding(r) for r in bound]))
+    bindings = [role_binding(role) for role in bound]
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=as_list(objects + bindings))
     ready_models = [SHARED_MODEL] + [object_name(role, "trained-ready") for role in matrix.expected]
     status = json.dumps({"status": {"conditions": [READY]}})
+
+    def mark_ready(model_name: str) -> None:
+        cluster.kubectl("patch", "trainedmodel", model_name, "-n", namespace, "--subresource=status",
+                        "--type=merge", "-p", status)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda m: cluster.kubectl("patch", "trainedmodel", m, "-n", namespace, "--subresource=status",
-                                                "--type=merge", "-p", status), ready_models))
+        list(pool.map(mark_ready, ready_models))
     yield namespace
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
@@ -311,15 +328,15 @@ def test_every_role_does_exactly_what_the_matrix_says(matrix: Matrix, cells: lis
 
 
 def test_the_matrix_covers_every_shipped_role(matrix: Matrix) -> None:
-    shipped = {r.name for r in roles.CLAIM_ROLES} | {c.role_name for c in roles.Composite} | {"kubedet-operator"}
+    shipped = {r.name for r in roles.CLAIM_ROLES} | {c.role_name for c in roles.Composite}
     builtin = {b.value for b in roles.BuiltinRole}
-    assert set(matrix.expected) == shipped | builtin | {NO_ROLE}
+    assert set(matrix.expected) == shipped | builtin | {rbac.OPERATOR_ROLE, NO_ROLE}
     assert list(matrix.actions) == list(ACTIONS)
 
 
 def _refusal(cells: list[Cell], role: str, action: str) -> str:
     cell = next(c for c in cells if c.role == role and c.action == action)
-    assert cell.observed == "P", f"{role} {action}: expected a policy refusal, got {cell.observed}: {cell.detail}"
+    assert cell.observed == "P", f"{role} {action}: not a policy refusal but {cell.observed}: {cell.detail}"
     return cell.detail
 
 
