@@ -55,8 +55,9 @@ cluster-status: ## Show which devcluster components run.
 ##@ Development
 
 .PHONY: manifests
-manifests: venv ## Generate CRDs, roles and API docs from the pydantic models.
+manifests: venv ## Generate CRDs, policies, roles and API docs from the code.
 	$(PY) -m kubedet.crdgen --out crds/
+	$(PY) -m kubedet.rbac
 
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layer check.

@@ -62,8 +62,8 @@ def cel_ready() -> str:
 _SCHEDULED = "!has({o}.spec.suspend) || !{o}.spec.suspend"
 
 SCHEDULE_ON_CREATE_MESSAGE = (
-    f"creating a scheduled TrainingRun needs {_permission(SCHEDULE_SUBRESOURCE)} ({granted_by(_SCHEDULE_ROLE)}); "
-    "create it with spec.suspend: true as a draft instead"
+    f"creating a scheduled TrainingRun needs {_permission(SCHEDULE_SUBRESOURCE)} "
+    f"({granted_by(_SCHEDULE_ROLE)}); create it with spec.suspend: true as a draft instead"
 )
 SCHEDULE_ON_UPDATE_MESSAGE = (
     f"setting spec.suspend to false schedules the TrainingRun and needs {_permission(SCHEDULE_SUBRESOURCE)} "
@@ -134,7 +134,9 @@ def runs_policy() -> dict[str, Any]:
             f" : {_literal(SCHEDULE_ON_UPDATE_MESSAGE)}",
             "Forbidden",
         ),
-        _validation("!variables.publishes || variables.mayPublish", _literal(PUBLISH_BY_RUN_MESSAGE), "Forbidden"),
+        _validation(
+            "!variables.publishes || variables.mayPublish", _literal(PUBLISH_BY_RUN_MESSAGE), "Forbidden"
+        ),
     ]
     return _policy(RUNS_POLICY, "trainingruns", variables, validations)
 

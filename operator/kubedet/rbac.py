@@ -93,8 +93,8 @@ def _rules_yaml(rules: tuple[Rule, ...]) -> list[str]:
 
 
 def _metadata_yaml(name: str, labels: dict[str, str], description: str) -> list[str]:
-    lines = ["metadata:", f"  name: {name}", "  annotations:", f"    kubedet.io/description: {json.dumps(description)}",
-             "  labels:"]
+    lines = ["metadata:", f"  name: {name}", "  annotations:",
+             f"    kubedet.io/description: {json.dumps(description)}", "  labels:"]
     return lines + [f'    {key}: "{value}"' for key, value in labels.items()]
 
 

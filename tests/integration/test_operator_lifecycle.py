@@ -40,6 +40,8 @@ def wait_phase(cluster: Devcluster, namespace: str, run: str, phase: str, timeou
 
 def test_happy_path_produces_a_trained_model_with_lineage(devcluster: Devcluster, namespace: str,
                                                           operator: OperatorProcess) -> None:
+    # The preflight and training pods must pass the strictest PodSecurity level.
+    devcluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     apply(devcluster, namespace, objects.dataset("shapes"), objects.base_model("rtmdet-tiny"),
           objects.training_run("run-1", "shapes", "rtmdet-tiny"))
     run = wait_phase(devcluster, namespace, "run-1", "Succeeded")
@@ -58,6 +60,9 @@ def test_happy_path_produces_a_trained_model_with_lineage(devcluster: Devcluster
     jobs = json.loads(devcluster.kubectl("get", "jobs", "-n", namespace, "-l", "kubedet.io/training-run=run-1",
                                          "-o", "json").stdout)["items"]
     assert len(jobs) == 1
+    events = devcluster.kubectl("get", "events", "-n", namespace, "--field-selector",
+                                "involvedObject.name=run-1", "-o", "jsonpath={.items[*].reason}").stdout.split()
+    assert {"Validated", "JobCreated", "TrainingSucceeded"} <= set(events), events
     table = devcluster.kubectl("get", "tr,tm", "-n", namespace).stdout
     assert "Succeeded" in table and "0.61" in table, table
 

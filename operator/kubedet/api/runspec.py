@@ -128,8 +128,8 @@ class RunSpec(KubedetModel):
     nodes: int = Field(default=1, ge=1, le=64)
     """Number of pods (torchrun nodes) taking part."""
     cfg_options: dict[str, JsonValue] = Field(default_factory=dict)
-    """Extra MMDetection config overrides as dotted keys (`optim_wrapper.clip_grad.max_norm: 10`). Keys
-    that control paths, checkpoints, resuming or hooks are refused."""
+    """Extra MMDetection config overrides as dotted keys (`optim_wrapper.clip_grad.max_norm: 10`); the
+    trainer refuses the keys kubedet.api.cfgoptions forbids."""
     output_uri: StorageURI = Field(max_length=OUTPUT_URI_MAX_LENGTH)
     """Where the artifacts (checkpoint.pth, config.py, metrics.json) are written."""
     workers: int = Field(default=2, ge=0, le=64)

@@ -1,0 +1,129 @@
+"""Real training on the CPU: from scratch, fine-tuning with other classes, resuming after a kill."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from trainer_harness import IMAGE_SIZE, Trainer, TrainerRun, run_spec
+
+from kubedet_trainer.results import sha256_of
+
+pytestmark = pytest.mark.trainer
+
+
+def test_first_run_learns_the_shapes(first_run: TrainerRun, trainer: Trainer) -> None:
+    assert first_run.returncode == 0, first_run.stderr[-3000:]
+    result = first_run.result
+    print(f"\nfirst run: bbox_mAP {result.metrics['bbox_mAP']:.3f} in {result.statistics.duration_seconds} s")
+    assert result.metrics["bbox_mAP"] > 0.3, result.metrics
+    assert result.statistics.epochs == 30 and result.statistics.total_parameters > 1_000_000
+    assert result.statistics.final_loss is not None and math.isfinite(result.statistics.final_loss)
+    assert result.lineage is None
+
+    output = trainer.pvc / "models" / "first"
+    assert sorted(p.name for p in output.iterdir()) == [
+        "checkpoint.pth",
+        "config.py",
+        "metrics.json",
+        "result.json",
+    ]
+    assert result.digests["checkpoint"] == sha256_of(output / "checkpoint.pth")
+    assert result.digests["config"] == sha256_of(output / "config.py")
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert set(metrics["perClassAP"]) == {"circle", "square"}
+    assert metrics["bestEpoch"] == result.statistics.best_epoch
+
+    checkpoints = sorted(p.name for p in (first_run.workdir / "work").glob("*.pth"))
+    assert len(checkpoints) <= 2 and any(name.startswith("best_") for name in checkpoints), checkpoints
+
+    progress = first_run.events("progress")
+    assert progress[0]["phase"] == "started" and progress[-1]["phase"] == "finished"
+    assert progress[-1]["percent"] == 100.0 and progress[-1]["bestMAP"] == result.metrics["bbox_mAP"]
+    assert json.loads((first_run.workdir / "progress.json").read_text())["phase"] == "finished"
+
+
+def test_checkpoint_detects_shapes_with_stock_inference(first_run: TrainerRun, trainer: Trainer) -> None:
+    from mmdet.apis import inference_detector, init_detector
+    from PIL import ImageDraw
+
+    from kubedet_trainer.synthetic import draw_shape, make_image
+
+    assert first_run.returncode == 0
+    output = trainer.pvc / "models" / "first"
+    model = init_detector(str(output / "config.py"), str(output / "checkpoint.pth"), device="cpu")
+    assert model.dataset_meta["classes"] == ("circle", "square")
+    image, _ = make_image(random.Random(99), IMAGE_SIZE, ("circle",))
+    image = image.copy()
+    # One big square on a fresh background, at a known place.
+    draw_shape(ImageDraw.Draw(image), "square", (20, 30, 90, 100), (230, 200, 60))
+    detections = inference_detector(model, np.asarray(image)[:, :, ::-1].copy()).pred_instances
+    confident = detections[detections.scores > 0.3]
+    labels = [model.dataset_meta["classes"][label] for label in confident.labels.tolist()]
+    assert "square" in labels, (labels, detections.scores[:5])
+    boxes = confident.bboxes[[label == "square" for label in labels]]
+    x0, y0, x1, y1 = boxes[0].tolist()
+    assert abs(x0 - 20) < 12 and abs(y0 - 30) < 12 and abs(x1 - 90) < 12 and abs(y1 - 100) < 12, boxes[0]
+
+
+def test_fine_tuning_on_other_classes_records_lineage(first_run: TrainerRun, trainer: Trainer) -> None:
+    assert first_run.returncode == 0
+    base = {
+        "name": "first",
+        "config": "pvc://models/first/config.py",
+        "checkpointUri": "pvc://models/first/checkpoint.pth",
+        "classes": ["circle", "square"],
+    }
+    spec = run_spec("second", "three-shapes", ["circle", "square", "triangle"], 3, base=base, frozenStages=1)
+    second = trainer.run(spec, trainer.root / "work-second")
+    assert second.returncode == 0, second.stderr[-3000:]
+    lineage = second.result.lineage
+    assert lineage is not None
+    assert lineage.base_checkpoint_sha256 == first_run.result.digests["checkpoint"]
+    # Everything but the classification layers of the head (2 classes there, 3 here) comes from the base.
+    assert 0.8 * lineage.total_tensors < lineage.loaded_tensors < lineage.total_tensors, lineage
+    metrics = json.loads((trainer.pvc / "models" / "second" / "metrics.json").read_text())
+    assert set(metrics["perClassAP"]) == {"circle", "square", "triangle"}
+
+
+def wait_for_checkpoint_epoch(
+    state_file: Path, minimum: int, process: subprocess.Popen[str], deadline_seconds: float
+) -> int:
+    """Poll the resume state until it names a checkpoint of at least `minimum` epochs."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the trainer ended before it could be interrupted"
+        if state_file.exists():
+            latest = json.loads(state_file.read_text()).get("latest") or ""
+            if latest.startswith("epoch_") and int(latest[6:-4]) >= minimum:
+                return int(latest[6:-4])
+        time.sleep(0.2)
+    raise AssertionError(f"no checkpoint of epoch {minimum} within {deadline_seconds} s")
+
+
+def test_killed_run_resumes_from_its_checkpoint(trainer: Trainer) -> None:
+    spec = run_spec("resumed", "shapes", ["circle", "square"], 8)
+    process = trainer.start(spec, trainer.root / "work-resumed-1")
+    try:
+        state_file = trainer.pvc / "models" / "resumed" / "_resume" / "state.json"
+        saved_epoch = wait_for_checkpoint_epoch(state_file, 2, process, deadline_seconds=300)
+    finally:
+        process.send_signal(signal.SIGKILL)  # an evicted pod gets no chance to clean up
+        process.communicate(timeout=60)
+    # A new pod: a fresh work directory, only the output location survives.
+    restarted = trainer.run(spec, trainer.root / "work-resumed-2")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    started = restarted.events("progress")[0]
+    assert started["phase"] == "started"
+    assert started["resumedFromEpoch"] is not None and started["resumedFromEpoch"] >= saved_epoch
+    iterations_per_epoch = started["maxIterations"] // 8
+    assert started["iteration"] == started["resumedFromEpoch"] * iterations_per_epoch
+    assert restarted.result.statistics.epochs == 8
+    assert not (trainer.pvc / "models" / "resumed" / "_resume").exists()
