@@ -86,3 +86,6 @@ test-trainer: venv-trainer ## Real MMDetection training on the CPU.
 .PHONY: demo
 demo: venv devcluster-build ## Bring up the devcluster and show kubedet at work.
 	@hack/demo.sh
+
+# Install, deploy, kind and image targets live beside the rest of the tooling.
+-include hack/make/*.mk
