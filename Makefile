@@ -62,7 +62,6 @@ manifests: venv ## Generate CRDs, policies, roles and API docs from the code.
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layer check.
 	$(VENV)/bin/ruff check operator trainer_image tests hack
-	$(VENV)/bin/ruff format --check operator trainer_image tests hack || true
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

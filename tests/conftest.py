@@ -32,8 +32,13 @@ def kubedet_crds(devcluster: Devcluster) -> list[str]:
 
     def established() -> bool:
         items = json.loads(devcluster.kubectl("get", "crd", *names, "-o", "json").stdout)["items"]
-        return all(any(c["type"] == "Established" and c["status"] == "True"
-                       for c in item.get("status", {}).get("conditions", [])) for item in items)
+        return all(
+            any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in item.get("status", {}).get("conditions", [])
+            )
+            for item in items
+        )
 
     wait_for(established, timeout=60, message="kubedet CRDs to be Established")
     return names
@@ -45,7 +50,10 @@ def namespace(devcluster: Devcluster, request: pytest.FixtureRequest) -> Iterato
     base = request.node.name.lower().replace("_", "-")[:40].strip("-")
     name = f"t-{base}-{uuid.uuid4().hex[:6]}"
     devcluster.kubectl("create", "namespace", name)
-    wait_for(lambda: "serviceaccount/default" in devcluster.kubectl("get", "sa", "-n", name, "-o", "name").stdout,
-             timeout=30, message=f"default ServiceAccount in {name}")
+    wait_for(
+        lambda: "serviceaccount/default" in devcluster.kubectl("get", "sa", "-n", name, "-o", "name").stdout,
+        timeout=30,
+        message=f"default ServiceAccount in {name}",
+    )
     yield name
     devcluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

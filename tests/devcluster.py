@@ -15,8 +15,9 @@ KUBECTL = str(ROOT / "bin" / "kubectl")
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.2,
-             message: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.2, message: str = "condition"
+) -> T:
     """Poll `predicate` until it returns something truthy, and return that; fail after `timeout` s.
 
     Exceptions raised by the predicate count as "not yet" and the last one is reported on timeout.
@@ -28,7 +29,7 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float 
             value = predicate()
             if value:
                 return value
-        except Exception as error:  # noqa: BLE001 - the predicate may race object creation
+        except Exception as error:
             last_error = error
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
@@ -40,13 +41,22 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float 
 class Devcluster:
     kubeconfig: Path
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True, as_user: str | None = None,
-                as_groups: list[str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        as_user: str | None = None,
+        as_groups: list[str] | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         command = [KUBECTL, f"--kubeconfig={self.kubeconfig}"]
         if as_user:
             command.append(f"--as={as_user}")
             command += [f"--as-group={group}" for group in as_groups or []]
-        result = subprocess.run([*command, *args], input=input, text=True, capture_output=True, timeout=timeout)
+        result = subprocess.run(
+            [*command, *args], input=input, text=True, capture_output=True, timeout=timeout
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
@@ -69,6 +79,9 @@ class Devcluster:
 def ensure_devcluster() -> Devcluster:
     """Bring the devcluster up if it is not running (idempotent), and return a handle on it."""
     state = Path(os.environ.get("DEVCLUSTER_DIR", ROOT / ".devcluster"))
-    subprocess.run(["python3", str(ROOT / "hack" / "devcluster" / "devcluster.py"), "up"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["python3", str(ROOT / "hack" / "devcluster" / "devcluster.py"), "up"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return Devcluster(kubeconfig=state / "kubeconfig")

@@ -12,21 +12,36 @@ SHA = "ab" * 32
 
 def preflight_report(images: int = 40, classes: tuple[str, ...] = ("circle", "square")) -> str:
     per_class = [{"name": c, "annotations": images} for c in classes]
-    return json.dumps({
-        "kind": "preflight-report", "images": images, "annotations": images * len(classes),
-        "splits": {"train": {"images": images - 10, "annotations": (images - 10) * len(classes)},
-                   "val": {"images": 10, "annotations": 10 * len(classes)}},
-        "classes": per_class,
-    })
+    return json.dumps(
+        {
+            "kind": "preflight-report",
+            "images": images,
+            "annotations": images * len(classes),
+            "splits": {
+                "train": {"images": images - 10, "annotations": (images - 10) * len(classes)},
+                "val": {"images": 10, "annotations": 10 * len(classes)},
+            },
+            "classes": per_class,
+        }
+    )
 
 
 def trainer_result(run: str, mAP: float = 0.61) -> str:
     base = f"pvc://artifacts/{run}"
     return TrainerResult(
-        checkpoint_uri=f"{base}/best.pth", config_uri=f"{base}/config.py", metrics_uri=f"{base}/metrics.json",
+        checkpoint_uri=f"{base}/best.pth",
+        config_uri=f"{base}/config.py",
+        metrics_uri=f"{base}/metrics.json",
         metrics={"bbox_mAP": mAP, "bbox_mAP_50": min(1.0, mAP + 0.2), "bbox_mAP_75": mAP / 2},
-        statistics=TrainerStatistics(duration_seconds=93.5, total_parameters=4_876_012, epochs=3,
-                                     learning_rate=0.0005, final_loss=0.42, best_epoch=3, seed=7),
+        statistics=TrainerStatistics(
+            duration_seconds=93.5,
+            total_parameters=4_876_012,
+            epochs=3,
+            learning_rate=0.0005,
+            final_loss=0.42,
+            best_epoch=3,
+            seed=7,
+        ),
         digests={"checkpoint": SHA, "config": SHA},
     ).serialize()
 
@@ -35,32 +50,63 @@ def trainer_failure(reason: FailureReason, message: str) -> str:
     return TrainerFailure.for_reason(reason, message, "Traceback (most recent call last):\n  ...").serialize()
 
 
-def dataset(name: str, *, published: bool = True, report: str | None = None,
-            preflight_annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    annotations = preflight_annotations if preflight_annotations is not None else {
-        "sim.kubedet.io/termination-message": report or preflight_report()}
+def dataset(
+    name: str,
+    *,
+    published: bool = True,
+    report: str | None = None,
+    preflight_annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    annotations = (
+        preflight_annotations
+        if preflight_annotations is not None
+        else {"sim.kubedet.io/termination-message": report or preflight_report()}
+    )
     return {
-        "apiVersion": "kubedet.io/v1alpha1", "kind": "Dataset", "metadata": {"name": name},
-        "spec": {"source": {"uri": "pvc://datasets/shapes"}, "annotations": {"file": "annotations.json"},
-                 "classes": ["circle", "square"], "published": published,
-                 "preflight": {"podMetadata": {"annotations": annotations}}},
+        "apiVersion": "kubedet.io/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"uri": "pvc://datasets/shapes"},
+            "annotations": {"file": "annotations.json"},
+            "classes": ["circle", "square"],
+            "published": published,
+            "preflight": {"podMetadata": {"annotations": annotations}},
+        },
     }
 
 
 def base_model(name: str) -> dict[str, Any]:
     return {
-        "apiVersion": "kubedet.io/v1alpha1", "kind": "TrainedModel", "metadata": {"name": name},
-        "spec": {"config": "mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py",
-                 "checkpoint": {"uri": "pvc://models/rtmdet-tiny.pth"}, "published": True},
+        "apiVersion": "kubedet.io/v1alpha1",
+        "kind": "TrainedModel",
+        "metadata": {"name": name},
+        "spec": {
+            "config": "mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py",
+            "checkpoint": {"uri": "pvc://models/rtmdet-tiny.pth"},
+            "published": True,
+        },
     }
 
 
-def training_run(name: str, dataset_name: str, model_name: str, *, pod_annotations: dict[str, str] | None = None,
-                 **spec: Any) -> dict[str, Any]:
+def training_run(
+    name: str,
+    dataset_name: str,
+    model_name: str,
+    *,
+    pod_annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "apiVersion": "kubedet.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
-        "spec": {"datasetRef": {"name": dataset_name}, "baseModelRef": {"name": model_name},
-                 "hyperparameters": {"epochs": 3, "batchSize": 2}, **spec},
+        "apiVersion": "kubedet.io/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": name},
+        "spec": {
+            "datasetRef": {"name": dataset_name},
+            "baseModelRef": {"name": model_name},
+            "hyperparameters": {"epochs": 3, "batchSize": 2},
+            **spec,
+        },
     }
     annotations = {"sim.kubedet.io/termination-message": trainer_result(name)}
     if pod_annotations is not None:
@@ -74,17 +120,37 @@ def claim(namespace: str, name: str) -> list[dict[str, Any]]:
     provisioner, and a pod with an unbound claim is never scheduled (as on a real cluster)."""
     volume = f"{namespace}-{name}"[:63]
     return [
-        {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},
-         "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteMany"],
-                  "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                  "hostPath": {"path": f"/tmp/kubedet-devcluster-volumes/{volume}"},
-                  "claimRef": {"namespace": namespace, "name": name}}},
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": namespace},
-         "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": volume,
-                  "resources": {"requests": {"storage": "10Gi"}}}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "10Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": f"/tmp/kubedet-devcluster-volumes/{volume}"},
+                "claimRef": {"namespace": namespace, "name": name},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": volume,
+                "resources": {"requests": {"storage": "10Gi"}},
+            },
+        },
     ]
 
 
 def claims(namespace: str) -> list[dict[str, Any]]:
     """The claims the test objects refer to: datasets, models and the artifact store."""
-    return [obj for name in ("datasets", "models", "artifacts", "kubedet-artifacts") for obj in claim(namespace, name)]
+    return [
+        obj
+        for name in ("datasets", "models", "artifacts", "kubedet-artifacts")
+        for obj in claim(namespace, name)
+    ]

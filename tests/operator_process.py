@@ -26,17 +26,27 @@ def free_port() -> int:
 
 def install_operator_identity(cluster: Devcluster) -> Path:
     """The shipped ClusterRole bound to the operator's ServiceAccount; returns a kubeconfig for it."""
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "manifests" / "rbac" / "operator_clusterrole.yaml"))
+    cluster.kubectl(
+        "apply", "--server-side", "-f", str(ROOT / "manifests" / "rbac" / "operator_clusterrole.yaml")
+    )
     cluster.kubectl("create", "namespace", SYSTEM_NAMESPACE, check=False)
     cluster.kubectl("create", "serviceaccount", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE, check=False)
-    cluster.kubectl("create", "clusterrolebinding", SERVICE_ACCOUNT, "--clusterrole=kubedet-operator",
-                    f"--serviceaccount={SYSTEM_NAMESPACE}:{SERVICE_ACCOUNT}", check=False)
-    token = cluster.kubectl("create", "token", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE,
-                            "--duration=48h").stdout.strip()
+    cluster.kubectl(
+        "create",
+        "clusterrolebinding",
+        SERVICE_ACCOUNT,
+        "--clusterrole=kubedet-operator",
+        f"--serviceaccount={SYSTEM_NAMESPACE}:{SERVICE_ACCOUNT}",
+        check=False,
+    )
+    token = cluster.kubectl(
+        "create", "token", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE, "--duration=48h"
+    ).stdout.strip()
     admin = json.loads(cluster.kubeconfig.read_text())
     admin["users"] = [{"name": SERVICE_ACCOUNT, "user": {"token": token}}]
-    admin["contexts"] = [{"name": "operator", "context": {"cluster": admin["clusters"][0]["name"],
-                                                          "user": SERVICE_ACCOUNT}}]
+    admin["contexts"] = [
+        {"name": "operator", "context": {"cluster": admin["clusters"][0]["name"], "user": SERVICE_ACCOUNT}}
+    ]
     admin["current-context"] = "operator"
     path = cluster.kubeconfig.parent / "operator.kubeconfig"
     path.write_text(json.dumps(admin))
@@ -55,21 +65,30 @@ class OperatorProcess:
 
     def start(self) -> None:
         self.health_port, self.metrics_port = free_port(), free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
-               "KUBEDET_METRICS_PORT": str(self.metrics_port),
-               "PYTHONPATH": f"{ROOT / 'operator'}:{ROOT / 'trainer_image'}",
-               **self.env}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBEDET_METRICS_PORT": str(self.metrics_port),
+            "PYTHONPATH": f"{ROOT / 'operator'}:{ROOT / 'trainer_image'}",
+            **self.env,
+        }
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "kubedet", f"--liveness=http://127.0.0.1:{self.health_port}/healthz"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_for(self.healthy, timeout=60, message="the operator's health endpoint")
 
     def healthy(self) -> bool:
         if self.process is None or self.process.poll() is not None:
             raise RuntimeError(f"the operator exited; see {self.log_path}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as response:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.health_port}/healthz", timeout=2
+            ) as response:
                 return bool(response.status == 200)
         except OSError:
             return False

@@ -71,15 +71,55 @@ def ensure_pki() -> None:
         return
     PKI.mkdir(parents=True, exist_ok=True)
     ca_key, ca_crt = PKI / "ca.key", PKI / "ca.crt"
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt),
-        "-days", "3650", "-subj", "/CN=devcluster-ca")
-    sans = ",".join([
-        "IP:127.0.0.1", "IP:10.96.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
-        "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
-    ])
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(PKI / "apiserver.key"),
-        "-out", str(PKI / "apiserver.crt"), "-days", "3650", "-subj", "/CN=kube-apiserver",
-        "-CA", str(ca_crt), "-CAkey", str(ca_key), "-addext", f"subjectAltName={sans}")
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_crt),
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=devcluster-ca",
+    )
+    sans = ",".join(
+        [
+            "IP:127.0.0.1",
+            "IP:10.96.0.1",
+            "DNS:localhost",
+            "DNS:kubernetes",
+            "DNS:kubernetes.default",
+            "DNS:kubernetes.default.svc",
+            "DNS:kubernetes.default.svc.cluster.local",
+        ]
+    )
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(PKI / "apiserver.key"),
+        "-out",
+        str(PKI / "apiserver.crt"),
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=kube-apiserver",
+        "-CA",
+        str(ca_crt),
+        "-CAkey",
+        str(ca_key),
+        "-addext",
+        f"subjectAltName={sans}",
+    )
     run("openssl", "genrsa", "-out", str(PKI / "sa.key"), "2048")
     run("openssl", "rsa", "-in", str(PKI / "sa.key"), "-pubout", "-out", str(PKI / "sa.pub"))
     lines = []
@@ -96,8 +136,12 @@ def write_kubeconfig(path: Path, component: str) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "devcluster", "cluster": {
-            "server": server, "certificate-authority": str(PKI / "ca.crt")}}],
+        "clusters": [
+            {
+                "name": "devcluster",
+                "cluster": {"server": server, "certificate-authority": str(PKI / "ca.crt")},
+            }
+        ],
         "users": [{"name": component, "user": {"token": (PKI / f"{component}.token").read_text()}}],
         "contexts": [{"name": "devcluster", "context": {"cluster": "devcluster", "user": component}}],
         "current-context": "devcluster",
@@ -113,23 +157,32 @@ def component_args(name: str) -> list[str]:
     p = PORTS
     if name == "etcd":
         return [
-            str(BIN / "etcd"), "--name=devcluster", f"--data-dir={STATE / 'etcd-data'}",
+            str(BIN / "etcd"),
+            "--name=devcluster",
+            f"--data-dir={STATE / 'etcd-data'}",
             f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
             f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
             f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
             f"--initial-cluster=devcluster=http://127.0.0.1:{p['etcd-peer']}",
             # A throwaway test cluster: durability is not worth an fsync per write.
-            "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+            "--unsafe-no-fsync",
+            "--quota-backend-bytes=4294967296",
+            "--log-level=warn",
         ]
     if name == "kube-apiserver":
         return [
-            str(BIN / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['kube-apiserver']}",
+            str(BIN / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={p['kube-apiserver']}",
             # Loopback cannot be an endpoint of the kubernetes Service, and no pod here needs one.
             "--endpoint-reconciler-type=none",
-            f"--tls-cert-file={PKI / 'apiserver.crt'}", f"--tls-private-key-file={PKI / 'apiserver.key'}",
-            f"--client-ca-file={PKI / 'ca.crt'}", f"--token-auth-file={PKI / 'tokens.csv'}",
+            f"--tls-cert-file={PKI / 'apiserver.crt'}",
+            f"--tls-private-key-file={PKI / 'apiserver.key'}",
+            f"--client-ca-file={PKI / 'ca.crt'}",
+            f"--token-auth-file={PKI / 'tokens.csv'}",
             "--authorization-mode=RBAC",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={PKI / 'sa.pub'}",
@@ -140,37 +193,53 @@ def component_args(name: str) -> list[str]:
             "--enable-admission-plugins=ExtendedResourceToleration",
             "--allow-privileged=true",
             # Benchmarks create thousands of objects at once; the defaults (400/200) throttle them.
-            "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
-            "--profiling=false", "--event-ttl=2h",
+            "--max-requests-inflight=1000",
+            "--max-mutating-requests-inflight=500",
+            "--profiling=false",
+            "--event-ttl=2h",
         ]
     if name == "kube-controller-manager":
         return [
-            str(BIN / "kube-controller-manager"), f"--kubeconfig={STATE / 'kube-controller-manager.kubeconfig'}",
+            str(BIN / "kube-controller-manager"),
+            f"--kubeconfig={STATE / 'kube-controller-manager.kubeconfig'}",
             f"--authentication-kubeconfig={STATE / 'kube-controller-manager.kubeconfig'}",
             f"--authorization-kubeconfig={STATE / 'kube-controller-manager.kubeconfig'}",
-            f"--service-account-private-key-file={PKI / 'sa.key'}", f"--root-ca-file={PKI / 'ca.crt'}",
-            "--use-service-account-credentials=true", "--leader-elect=false",
-            "--bind-address=127.0.0.1", f"--secure-port={p['kube-controller-manager']}",
+            f"--service-account-private-key-file={PKI / 'sa.key'}",
+            f"--root-ca-file={PKI / 'ca.crt'}",
+            "--use-service-account-credentials=true",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={p['kube-controller-manager']}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             # Benchmarks drive thousands of Jobs; the default client rate (20 qps) would be the bottleneck.
-            "--kube-api-qps=300", "--kube-api-burst=600", "--concurrent-job-syncs=20",
+            "--kube-api-qps=300",
+            "--kube-api-burst=600",
+            "--concurrent-job-syncs=20",
             "--concurrent-gc-syncs=40",
         ]
     if name == "kube-scheduler":
         return [
-            str(BIN / "kube-scheduler"), f"--kubeconfig={STATE / 'kube-scheduler.kubeconfig'}",
+            str(BIN / "kube-scheduler"),
+            f"--kubeconfig={STATE / 'kube-scheduler.kubeconfig'}",
             f"--authentication-kubeconfig={STATE / 'kube-scheduler.kubeconfig'}",
             f"--authorization-kubeconfig={STATE / 'kube-scheduler.kubeconfig'}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={p['kube-scheduler']}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={p['kube-scheduler']}",
         ]
     if name == "kwok":
         return [
-            str(BIN / "kwok"), f"--kubeconfig={STATE / 'kwok.kubeconfig'}", f"--config={HERE / 'stages.yaml'}",
+            str(BIN / "kwok"),
+            f"--kubeconfig={STATE / 'kwok.kubeconfig'}",
+            f"--config={HERE / 'stages.yaml'}",
             "--manage-all-nodes=true",
             # Nodes advertise loopback, so anything reaching for a "kubelet" (kubectl logs) stays on
             # this machine and is answered by kwok itself.
-            "--node-ip=127.0.0.1", f"--node-port={p['kwok']}", f"--server-address=127.0.0.1:{p['kwok']}",
-            f"--tls-cert-file={PKI / 'apiserver.crt'}", f"--tls-private-key-file={PKI / 'apiserver.key'}",
+            "--node-ip=127.0.0.1",
+            f"--node-port={p['kwok']}",
+            f"--server-address=127.0.0.1:{p['kwok']}",
+            f"--tls-cert-file={PKI / 'apiserver.crt'}",
+            f"--tls-private-key-file={PKI / 'apiserver.key'}",
             # Short leases: a restarted kwok takes over its nodes (and their pods) within seconds.
             "--node-lease-duration-seconds=10",
         ]
@@ -199,12 +268,20 @@ def start(name: str) -> None:
         return
     args = component_args(name)
     if not Path(args[0]).exists():
-        raise SystemExit(f"{args[0]} is missing: run `make devcluster-build` (hack/devcluster/build.sh) first")
+        raise SystemExit(
+            f"{args[0]} is missing: run `make devcluster-build` (hack/devcluster/build.sh) first"
+        )
     LOGS.mkdir(parents=True, exist_ok=True)
     PIDS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / f"{name}.log", "ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=STATE)
+        proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=STATE,
+        )
     (PIDS / f"{name}.pid").write_text(str(proc.pid))
 
 
@@ -258,8 +335,13 @@ def apiserver_ready() -> bool:
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run([str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args], input=stdin,
-                          check=True, text=True, capture_output=True).stdout
+    return subprocess.run(
+        [str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args],
+        input=stdin,
+        check=True,
+        text=True,
+        capture_output=True,
+    ).stdout
 
 
 # --- nodes -------------------------------------------------------------------------------------------
@@ -267,22 +349,37 @@ def kubectl(*args: str, stdin: str | None = None) -> str:
 
 def node_manifest(name: str, gpus: int, gpu_product: str) -> dict:
     labels = {
-        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-        "type": "kwok", "node.kubernetes.io/instance-type": "kwok-gpu" if gpus else "kwok-cpu",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "type": "kwok",
+        "node.kubernetes.io/instance-type": "kwok-gpu" if gpus else "kwok-cpu",
     }
-    capacity = {"cpu": "96" if gpus else "16", "memory": "1Ti" if gpus else "64Gi", "pods": "110",
-                "ephemeral-storage": "1Ti"}
+    capacity = {
+        "cpu": "96" if gpus else "16",
+        "memory": "1Ti" if gpus else "64Gi",
+        "pods": "110",
+        "ephemeral-storage": "1Ti",
+    }
     spec: dict = {}
     if gpus:
-        labels |= {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": gpu_product,
-                   "nvidia.com/gpu.count": str(gpus), "nvidia.com/gpu.memory": "81559"}
+        labels |= {
+            "nvidia.com/gpu.present": "true",
+            "nvidia.com/gpu.product": gpu_product,
+            "nvidia.com/gpu.count": str(gpus),
+            "nvidia.com/gpu.memory": "81559",
+        }
         capacity["nvidia.com/gpu"] = str(gpus)
         # What GPU clouds put on GPU nodes, so only pods asking for GPUs land there.
         spec["taints"] = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
     return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake",
-                                                                     "node.alpha.kubernetes.io/ttl": "0"}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        },
         "spec": spec,
         "status": {"capacity": capacity, "allocatable": capacity},
     }
@@ -303,8 +400,14 @@ def ensure_nodes(gpu_nodes: int, cpu_nodes: int, gpus_per_node: int, gpu_product
 
     def all_ready() -> bool:
         nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
-        ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
-                                         for c in n.get("status", {}).get("conditions", []))]
+        ready = [
+            n
+            for n in nodes
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        ]
         return len(ready) >= want_ready
 
     wait_until(f"{want_ready} nodes Ready", all_ready, 60, "kwok")
@@ -327,11 +430,16 @@ def up(args: argparse.Namespace) -> None:
         start(name)
     ensure_nodes(args.gpu_nodes, args.cpu_nodes, args.gpus_per_node, args.gpu_product)
     # Pods in a new namespace need its default ServiceAccount, which the controller-manager creates.
-    wait_until("the default ServiceAccount",
-               lambda: "serviceaccount/default" in kubectl("get", "sa", "-n", "default", "-o", "name"),
-               60, "kube-controller-manager")
-    log(f"devcluster is up ({args.gpu_nodes} GPU nodes x {args.gpus_per_node} nvidia.com/gpu, "
-        f"{args.cpu_nodes} CPU nodes) in {time.monotonic() - t0:.1f}s")
+    wait_until(
+        "the default ServiceAccount",
+        lambda: "serviceaccount/default" in kubectl("get", "sa", "-n", "default", "-o", "name"),
+        60,
+        "kube-controller-manager",
+    )
+    log(
+        f"devcluster is up ({args.gpu_nodes} GPU nodes x {args.gpus_per_node} nvidia.com/gpu, "
+        f"{args.cpu_nodes} CPU nodes) in {time.monotonic() - t0:.1f}s"
+    )
     print(f"export KUBECONFIG={KUBECONFIG}")
 
 
@@ -360,7 +468,9 @@ def restart(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="start the cluster (idempotent)")
     up_parser.add_argument("--gpu-nodes", type=int, default=int(os.environ.get("GPU_NODES", "4")))
@@ -370,8 +480,11 @@ def main() -> None:
     up_parser.set_defaults(func=up)
     commands.add_parser("down", help="stop everything and remove the state").set_defaults(func=down)
     commands.add_parser("status", help="show which components run").set_defaults(func=status)
-    for verb, func in (("restart", restart), ("stop", lambda a: stop(a.component)),
-                       ("start", lambda a: start(a.component))):
+    for verb, func in (
+        ("restart", restart),
+        ("stop", lambda a: stop(a.component)),
+        ("start", lambda a: start(a.component)),
+    ):
         sub = commands.add_parser(verb, help=f"{verb} one component")
         sub.add_argument("component", choices=COMPONENTS)
         sub.set_defaults(func=func)

@@ -5,6 +5,7 @@ k8s.io/kubernetes requires its staging modules as v0.0.0 and replaces them with 
 a consumer module cannot use. We read the published go.mod of the pinned release and replace every
 staging module with its published v0.Y.Z, so the list is never typed by hand.
 """
+
 import json
 import re
 import subprocess
@@ -27,7 +28,10 @@ def main() -> int:
     info = json.loads(
         subprocess.run(
             ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-            check=True, capture_output=True, text=True, cwd="/",
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd="/",
         ).stdout
     )
     published = Path(info["GoMod"]).read_text()

@@ -44,7 +44,9 @@ class OperatorConfig:
         namespaces = os.environ.get("KUBEDET_NAMESPACES", "")
         return cls(
             trainer_image=os.environ.get("KUBEDET_TRAINER_IMAGE", defaults.trainer_image),
-            artifact_store_uri=os.environ.get("KUBEDET_ARTIFACT_STORE", defaults.artifact_store_uri).rstrip("/"),
+            artifact_store_uri=os.environ.get("KUBEDET_ARTIFACT_STORE", defaults.artifact_store_uri).rstrip(
+                "/"
+            ),
             progress_reports=_env_bool("KUBEDET_PROGRESS_REPORTS", defaults.progress_reports),
             cleanup_timeout_seconds=int(
                 os.environ.get("KUBEDET_CLEANUP_TIMEOUT_SECONDS", defaults.cleanup_timeout_seconds)

@@ -13,8 +13,14 @@ def apply(cluster: Devcluster, namespace: str, *bodies: dict[str, Any]) -> None:
     existing = cluster.kubectl("get", "pvc", "-n", namespace, "-o", "name").stdout
     if "kubedet-artifacts" not in existing:
         bodies = (*objects.claims(namespace), *bodies)
-    cluster.kubectl("apply", "-n", namespace, "-f", "-",
-                    input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(bodies)}))
+    cluster.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(bodies)}),
+    )
 
 
 def get(cluster: Devcluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
@@ -34,7 +40,9 @@ def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
 
 
-def wait_phase(cluster: Devcluster, namespace: str, run: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+def wait_phase(
+    cluster: Devcluster, namespace: str, run: str, phase: str, timeout: float = 60
+) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         body = get(cluster, namespace, "trainingrun", run)
         return body if (body.get("status") or {}).get("phase") == phase else None
@@ -45,5 +53,10 @@ def wait_phase(cluster: Devcluster, namespace: str, run: str, phase: str, timeou
 def ready_inputs(cluster: Devcluster, namespace: str) -> None:
     """A published, Ready dataset `shapes` and a Ready base model `base`."""
     apply(cluster, namespace, objects.dataset("shapes"), objects.base_model("base"))
-    wait_for(lambda: (c := condition(get(cluster, namespace, "dataset", "shapes"), "Ready")) and c["status"] == "True",
-             timeout=60, message="dataset shapes to be Ready")
+    wait_for(
+        lambda: (
+            (c := condition(get(cluster, namespace, "dataset", "shapes"), "Ready")) and c["status"] == "True"
+        ),
+        timeout=60,
+        message="dataset shapes to be Ready",
+    )

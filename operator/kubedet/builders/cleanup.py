@@ -13,7 +13,9 @@ from kubedet.config import OperatorConfig
 CLEANUP_COMPONENT = "cleanup"
 
 
-def model_must_survive(model: dict[str, Any] | None, is_base_of_another: bool, used_by_runs: bool) -> str | None:
+def model_must_survive(
+    model: dict[str, Any] | None, is_base_of_another: bool, used_by_runs: bool
+) -> str | None:
     """Why a run's TrainedModel outlives the run (None: it goes with the run)."""
     if model is None:
         return None
@@ -26,15 +28,19 @@ def model_must_survive(model: dict[str, Any] | None, is_base_of_another: bool, u
     return None
 
 
-def build_cleanup_job(run: TrainingRun, output_uri: str, config: OperatorConfig, deadline_seconds: int
-                      ) -> dict[str, Any]:
+def build_cleanup_job(
+    run: TrainingRun, output_uri: str, config: OperatorConfig, deadline_seconds: int
+) -> dict[str, Any]:
     volumes, mounts = claim_volumes(read_only=[], read_write=[output_uri], mount_root=config.pvc_mount_root)
     container: dict[str, Any] = {
         "name": "cleanup",
         "image": run.spec.image or config.trainer_image,
         "args": ["cleanup", "--uri", output_uri],
         "env": [{"name": "KUBEDET_PVC_ROOT", "value": config.pvc_mount_root}],
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
         "volumeMounts": mounts,
         "securityContext": CONTAINER_SECURITY_CONTEXT,
     }
@@ -45,16 +51,22 @@ def build_cleanup_job(run: TrainingRun, output_uri: str, config: OperatorConfig,
         "apiVersion": "batch/v1",
         "kind": "Job",
         # Owned by the run: once the run is gone, so is its cleanup Job.
-        "metadata": object_meta(naming.cleanup_job_name(run.name), run.namespace,
-                                run_labels(run, CLEANUP_COMPONENT), run),
+        "metadata": object_meta(
+            naming.cleanup_job_name(run.name), run.namespace, run_labels(run, CLEANUP_COMPONENT), run
+        ),
         "spec": {
             "backoffLimit": 2,
             "activeDeadlineSeconds": deadline_seconds,
             "ttlSecondsAfterFinished": 600,
             "template": {
                 "metadata": {"labels": run_labels(run, CLEANUP_COMPONENT)},
-                "spec": {"restartPolicy": "Never", "securityContext": POD_SECURITY_CONTEXT,
-                         "automountServiceAccountToken": False, "containers": [container], "volumes": volumes},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": POD_SECURITY_CONTEXT,
+                    "automountServiceAccountToken": False,
+                    "containers": [container],
+                    "volumes": volumes,
+                },
             },
         },
     }

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from kubedet.api.conditions import set_condition
-from kubedet.api.constants import ConditionType, Label, MANAGED_BY, Phase, Reason
+from kubedet.api.constants import MANAGED_BY, ConditionType, Label, Phase, Reason
 from kubedet.api.dataset import Dataset, DatasetStatus
 from kubedet.api.preflight import PREFLIGHT_SPEC_ENV, PreflightReport, PreflightSpec
 from kubedet.api.runspec import RunDataset
@@ -43,18 +43,25 @@ def preflight_pod_metadata(dataset: Dataset) -> tuple[dict[str, str], dict[str, 
 
 def build_preflight_job(dataset: Dataset, config: OperatorConfig) -> dict[str, Any]:
     spec = PreflightSpec(dataset=RunDataset(name=dataset.name, spec=dataset.spec))
-    volumes, mounts = claim_volumes(read_only=[dataset.spec.source.uri], read_write=[],
-                                    mount_root=config.pvc_mount_root)
+    volumes, mounts = claim_volumes(
+        read_only=[dataset.spec.source.uri], read_write=[], mount_root=config.pvc_mount_root
+    )
     volumes.append({"name": "tmp", "emptyDir": {}})
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
-    labels = {Label.DATASET: dataset.name, Label.COMPONENT: PREFLIGHT_COMPONENT, Label.MANAGED_BY: MANAGED_BY}
+    labels: dict[str, str] = {
+        Label.DATASET: dataset.name,
+        Label.COMPONENT: PREFLIGHT_COMPONENT,
+        Label.MANAGED_BY: MANAGED_BY,
+    }
     extra_labels, pod_annotations = preflight_pod_metadata(dataset)
     container: dict[str, Any] = {
         "name": "preflight",
         "image": config.trainer_image,
         "args": ["preflight", "--spec-env", PREFLIGHT_SPEC_ENV],
-        "env": [{"name": PREFLIGHT_SPEC_ENV, "value": json.dumps(spec.to_wire(), separators=(",", ":"))},
-                {"name": "KUBEDET_PVC_ROOT", "value": config.pvc_mount_root}],
+        "env": [
+            {"name": PREFLIGHT_SPEC_ENV, "value": json.dumps(spec.to_wire(), separators=(",", ":"))},
+            {"name": "KUBEDET_PVC_ROOT", "value": config.pvc_mount_root},
+        ],
         "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
         "volumeMounts": mounts,
         "securityContext": CONTAINER_SECURITY_CONTEXT,
@@ -65,16 +72,25 @@ def build_preflight_job(dataset: Dataset, config: OperatorConfig) -> dict[str, A
         container["envFrom"] = env_from
     meta = object_meta(preflight_job_name(dataset), dataset.namespace, labels, dataset)
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
         "spec": {
             # A broken dataset stays broken: no retries, the message says what to fix.
             "backoffLimit": 0,
             "activeDeadlineSeconds": config.preflight_timeout_seconds,
             "ttlSecondsAfterFinished": 3600,
-            "template": {"metadata": {"labels": {**extra_labels, **labels}, "annotations": pod_annotations},
-                         "spec": {"restartPolicy": "Never", "securityContext": POD_SECURITY_CONTEXT,
-                                  "automountServiceAccountToken": False, "enableServiceLinks": False,
-                                  "containers": [container], "volumes": volumes}},
+            "template": {
+                "metadata": {"labels": {**extra_labels, **labels}, "annotations": pod_annotations},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": POD_SECURITY_CONTEXT,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
         },
     }
 
@@ -84,9 +100,15 @@ def checking_status(dataset: Dataset, now: datetime) -> DatasetStatus:
     status.phase = Phase.PENDING
     status.class_count = len(dataset.spec.classes)
     status.observed_generation = dataset.generation
-    status.conditions = set_condition(status.conditions, ConditionType.READY, False, Reason.PENDING,
-                                      "the dataset's files are being checked by a preflight Job",
-                                      dataset.generation, now)
+    status.conditions = set_condition(
+        status.conditions,
+        ConditionType.READY,
+        False,
+        Reason.PENDING,
+        "the dataset's files are being checked by a preflight Job",
+        dataset.generation,
+        now,
+    )
     return status
 
 
@@ -96,14 +118,21 @@ def ready_status(dataset: Dataset, report: PreflightReport, now: datetime) -> Da
     status.images, status.annotations = report.images, report.annotations
     status.splits, status.classes = report.splits, report.classes
     status.conditions = set_condition(
-        status.conditions, ConditionType.READY, True, Reason.READY,
-        f"{report.images} images and {report.annotations} annotations checked", dataset.generation, now)
+        status.conditions,
+        ConditionType.READY,
+        True,
+        Reason.READY,
+        f"{report.images} images and {report.annotations} annotations checked",
+        dataset.generation,
+        now,
+    )
     return status
 
 
 def invalid_status(dataset: Dataset, reason: Reason | str, message: str, now: datetime) -> DatasetStatus:
     status = checking_status(dataset, now)
     status.phase = Phase.FAILED
-    status.conditions = set_condition(status.conditions, ConditionType.READY, False, reason, message,
-                                      dataset.generation, now)
+    status.conditions = set_condition(
+        status.conditions, ConditionType.READY, False, reason, message, dataset.generation, now
+    )
     return status

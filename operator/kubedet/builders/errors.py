@@ -15,14 +15,17 @@ ERROR_COMPONENT = "error"
 LOG_TAIL_LINES = 50
 
 
-def build_error_configmap(run: TrainingRun, failure: Failure, now: datetime, log_tail: str | None) -> dict[str, Any]:
+def build_error_configmap(
+    run: TrainingRun, failure: Failure, now: datetime, log_tail: str | None
+) -> dict[str, Any]:
     ended = failure.termination
     data = {
         "reason": str(failure.reason),
         "message": failure.message,
         "failedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "startedAt": run.status.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if run.status and run.status.start_time else "",
+        if run.status and run.status.start_time
+        else "",
         "jobName": naming.job_name(run.name),
     }
     if ended is not None:
@@ -36,8 +39,9 @@ def build_error_configmap(run: TrainingRun, failure: Failure, now: datetime, log
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": object_meta(naming.error_configmap_name(run.name), run.namespace,
-                                run_labels(run, ERROR_COMPONENT), run),
+        "metadata": object_meta(
+            naming.error_configmap_name(run.name), run.namespace, run_labels(run, ERROR_COMPONENT), run
+        ),
         "data": data,
     }
 

@@ -34,8 +34,14 @@ COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # backoffLimit; the trainer resumes from its last checkpoint.
 POD_FAILURE_POLICY: dict[str, Any] = {
     "rules": [
-        {"action": "FailJob",
-         "onExitCodes": {"containerName": TRAINER_CONTAINER, "operator": "In", "values": [EXIT_USER_ERROR]}},
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "containerName": TRAINER_CONTAINER,
+                "operator": "In",
+                "values": [EXIT_USER_ERROR],
+            },
+        },
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
     ]
 }
@@ -52,7 +58,7 @@ def _resources(run: TrainingRun) -> dict[str, Any]:
 def _distributed_env(run: TrainingRun) -> list[dict[str, Any]]:
     nodes = run.spec.resources.nodes
     gpus = max(1, run.spec.resources.gpus_per_node)
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "NNODES", "value": str(nodes)},
         {"name": "NPROC_PER_NODE", "value": str(gpus)},
     ]
@@ -63,8 +69,12 @@ def _distributed_env(run: TrainingRun) -> list[dict[str, Any]]:
             # Indexed Job pods get stable DNS names <job>-<index>.<service>; index 0 hosts the rendezvous.
             {"name": "MASTER_ADDR", "value": f"{job}-0.{service}"},
             {"name": "MASTER_PORT", "value": str(RENDEZVOUS_PORT)},
-            {"name": "NODE_RANK", "valueFrom": {"fieldRef": {
-                "fieldPath": f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"}}},
+            {
+                "name": "NODE_RANK",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"}
+                },
+            },
         ]
     return env
 
@@ -73,8 +83,11 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
     spec = run.spec
     name = naming.job_name(run.name)
     labels = run_labels(run, "trainer")
-    pod_labels = {**(spec.pod_metadata.labels if spec.pod_metadata and spec.pod_metadata.labels else {}), **labels}
-    pod_annotations = dict(spec.pod_metadata.annotations or {}) if spec.pod_metadata else {}
+    pod_labels = {
+        **(spec.pod_metadata.labels if spec.pod_metadata and spec.pod_metadata.labels else {}),
+        **labels,
+    }
+    pod_annotations: dict[str, str] = dict(spec.pod_metadata.annotations or {}) if spec.pod_metadata else {}
     dataset = run_spec.dataset.spec
     volumes, mounts = claim_volumes(
         read_only=[dataset.source.uri, run_spec.base_model.checkpoint_uri, run_spec.base_model.config],
@@ -82,14 +95,24 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
         mount_root=config.pvc_mount_root,
     )
     volumes += [
-        {"name": "runspec", "configMap": {"name": naming.runspec_configmap_name(run.name),
-                                          "items": [{"key": RUNSPEC_KEY, "path": RUNSPEC_KEY}]}},
+        {
+            "name": "runspec",
+            "configMap": {
+                "name": naming.runspec_configmap_name(run.name),
+                "items": [{"key": RUNSPEC_KEY, "path": RUNSPEC_KEY}],
+            },
+        },
         {"name": "workspace", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {}},
         # Data-loader workers pass batches through shared memory; the container default (64Mi) is
         # too small for detection batches.
-        {"name": "dshm", "emptyDir": {"medium": "Memory",
-                                      "sizeLimit": str(spec.resources.shared_memory or DEFAULT_SHARED_MEMORY)}},
+        {
+            "name": "dshm",
+            "emptyDir": {
+                "medium": "Memory",
+                "sizeLimit": str(spec.resources.shared_memory or DEFAULT_SHARED_MEMORY),
+            },
+        },
     ]
     mounts += [
         {"name": "runspec", "mountPath": SPEC_MOUNT, "readOnly": True},
@@ -145,8 +168,11 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
         "template": {"metadata": {"labels": pod_labels, "annotations": pod_annotations}, "spec": pod_spec},
     }
     if spec.resources.nodes > 1:
-        job_spec |= {"completionMode": "Indexed", "completions": spec.resources.nodes,
-                     "parallelism": spec.resources.nodes}
+        job_spec |= {
+            "completionMode": "Indexed",
+            "completions": spec.resources.nodes,
+            "parallelism": spec.resources.nodes,
+        }
         pod_spec["subdomain"] = naming.workers_service_name(run.name)
     if spec.active_deadline_seconds:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
@@ -159,17 +185,26 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
         job_spec["suspend"] = True
     elif spec.suspend:
         job_spec["suspend"] = True
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": object_meta(name, run.namespace, job_labels, run), "spec": job_spec}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": object_meta(name, run.namespace, job_labels, run),
+        "spec": job_spec,
+    }
 
 
 def build_workers_service(run: TrainingRun) -> dict[str, Any]:
     """The headless Service giving the pods of a multi-node run stable DNS names for torchrun."""
     return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": object_meta(naming.workers_service_name(run.name), run.namespace,
-                                run_labels(run, "workers"), run),
-        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
-                 "selector": {Label.TRAINING_RUN_UID: str(run.metadata["uid"]), Label.COMPONENT: "trainer"},
-                 "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT}]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(
+            naming.workers_service_name(run.name), run.namespace, run_labels(run, "workers"), run
+        ),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {Label.TRAINING_RUN_UID: str(run.metadata["uid"]), Label.COMPONENT: "trainer"},
+            "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT}],
+        },
     }

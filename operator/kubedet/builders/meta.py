@@ -31,8 +31,13 @@ def run_labels(run: KubedetObject, component: str) -> dict[str, str]:
     }
 
 
-def object_meta(name: str, namespace: str, labels: dict[str, str], owner: KubedetObject | None,
-                annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def object_meta(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    owner: KubedetObject | None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
     if annotations:
         meta["annotations"] = dict(annotations)

@@ -30,11 +30,12 @@ def claim_of(uri: str | None) -> str | None:
     """The PersistentVolumeClaim a pvc:// URI lives on, or None for other schemes."""
     if not uri or not uri.startswith(PVC_SCHEME):
         return None
-    return uri[len(PVC_SCHEME):].split("/", 1)[0]
+    return uri[len(PVC_SCHEME) :].split("/", 1)[0]
 
 
-def claim_volumes(read_only: list[str | None], read_write: list[str | None], mount_root: str
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def claim_volumes(
+    read_only: list[str | None], read_write: list[str | None], mount_root: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Volumes and mounts for the claims behind pvc:// URIs; a claim also written to is mounted once,
     read-write. The trainer finds pvc://<claim>/<path> under <mount_root>/<claim>/<path>."""
     writable = {c for uri in read_write if (c := claim_of(uri))}
@@ -43,7 +44,9 @@ def claim_volumes(read_only: list[str | None], read_write: list[str | None], mou
     for index, claim in enumerate(claims):
         volume = f"claim-{index}"
         read_only_claim = claim not in writable
-        volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only_claim}})
+        volumes.append(
+            {"name": volume, "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only_claim}}
+        )
         mounts.append({"name": volume, "mountPath": f"{mount_root}/{claim}", "readOnly": read_only_claim})
     return volumes, mounts
 

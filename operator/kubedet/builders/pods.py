@@ -28,7 +28,9 @@ class Termination:
 
 def trainer_status(pod: dict[str, Any]) -> dict[str, Any] | None:
     statuses = pod.get("status", {}).get("containerStatuses") or []
-    return next((s for s in statuses if s.get("name") == TRAINER_CONTAINER), statuses[0] if statuses else None)
+    return next(
+        (s for s in statuses if s.get("name") == TRAINER_CONTAINER), statuses[0] if statuses else None
+    )
 
 
 def termination(pod: dict[str, Any]) -> Termination | None:
@@ -63,15 +65,20 @@ def by_creation(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def last_failed(pods: list[dict[str, Any]]) -> Termination | None:
-    failed = [t for p in by_creation(pods) if p.get("status", {}).get("phase") == "Failed" and (t := termination(p))]
+    failed = [
+        t for p in by_creation(pods) if p.get("status", {}).get("phase") == "Failed" and (t := termination(p))
+    ]
     return failed[-1] if failed else None
 
 
 def result_of(pods: list[dict[str, Any]]) -> TrainerResult | None:
     """The result of a succeeded run: rank 0's message (the first pod of an Indexed Job)."""
     succeeded = [p for p in by_creation(pods) if p.get("status", {}).get("phase") == "Succeeded"]
-    succeeded.sort(key=lambda p: p["metadata"].get("annotations", {}).get(
-        "batch.kubernetes.io/job-completion-index", "0"))
+    succeeded.sort(
+        key=lambda p: (
+            p["metadata"].get("annotations", {}).get("batch.kubernetes.io/job-completion-index", "0")
+        )
+    )
     for pod in succeeded:
         ended = termination(pod)
         message = trainer_message(ended.message) if ended else None

@@ -20,7 +20,8 @@ from kubedet.api.dataset import Dataset
 from kubedet.api.runspec import FailureReason, TrainerFailure, TrainerResult
 from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import Progress, TrainingRun, TrainingRunStatus
-from kubedet.builders import naming, pods as podinfo
+from kubedet.builders import naming
+from kubedet.builders import pods as podinfo
 
 TERMINAL_PHASES = (Phase.SUCCEEDED, Phase.FAILED)
 
@@ -77,27 +78,33 @@ def validate(observed: Observed) -> tuple[Reason, str] | None:
     if ds is None:
         return Reason.DATASET_NOT_FOUND, (
             f"Dataset {dataset_name!r} does not exist in namespace {run.namespace}; create it or fix "
-            "spec.datasetRef.name. The run proceeds as soon as it exists.")
+            "spec.datasetRef.name. The run proceeds as soon as it exists."
+        )
     if not ds.spec.published:
         return Reason.DATASET_NOT_PUBLISHED, (
             f"Dataset {dataset_name!r} is not published; set spec.published: true on it (only published "
-            "datasets may be trained on).")
+            "datasets may be trained on)."
+        )
     if not (ds.status and is_condition_true(ds.status.conditions, ConditionType.READY)):
         return Reason.DATASET_NOT_READY, (
             f"Dataset {dataset_name!r} is not Ready yet (its files are being checked, or the check failed: "
-            f"see `kubectl describe dataset {dataset_name}`).")
+            f"see `kubectl describe dataset {dataset_name}`)."
+        )
     if model is None:
         return Reason.BASE_MODEL_NOT_FOUND, (
             f"TrainedModel {model_name!r} does not exist in namespace {run.namespace}; create it or fix "
-            "spec.baseModelRef.name.")
+            "spec.baseModelRef.name."
+        )
     if not (model.status and is_condition_true(model.status.conditions, ConditionType.READY)):
         return Reason.BASE_MODEL_NOT_READY, (
-            f"TrainedModel {model_name!r} is not Ready (see `kubectl describe trainedmodel {model_name}`).")
+            f"TrainedModel {model_name!r} is not Ready (see `kubectl describe trainedmodel {model_name}`)."
+        )
     gpus = run.spec.resources.gpus_per_node
     if observed.largest_node_gpus is not None and gpus > observed.largest_node_gpus:
         return Reason.UNSCHEDULABLE, (
             f"spec.resources.gpusPerNode is {gpus} but the largest node has {observed.largest_node_gpus} "
-            "allocatable nvidia.com/gpu; lower it or spread the run over more nodes (spec.resources.nodes).")
+            "allocatable nvidia.com/gpu; lower it or spread the run over more nodes (spec.resources.nodes)."
+        )
     return None
 
 
@@ -130,35 +137,61 @@ def classify_failure(job: dict[str, Any], pods: list[dict[str, Any]]) -> Failure
         if isinstance(message, TrainerFailure):
             return Failure(_TRAINER_REASONS[message.reason], message.message, ended)
         if ended.reason == "OOMKilled":
-            return Failure(Reason.OUT_OF_MEMORY, (
-                f"pod {ended.pod} was killed for using more memory than its limit; raise "
-                "spec.resources.memory or lower spec.hyperparameters.batchSize"), ended)
+            return Failure(
+                Reason.OUT_OF_MEMORY,
+                (
+                    f"pod {ended.pod} was killed for using more memory than its limit; raise "
+                    "spec.resources.memory or lower spec.hyperparameters.batchSize"
+                ),
+                ended,
+            )
         if ended.pod_reason == "Evicted" or ended.disrupted:
-            return Failure(Reason.EVICTED, f"pod {ended.pod} was evicted: {ended.message or job_message}", ended)
+            return Failure(
+                Reason.EVICTED, f"pod {ended.pod} was evicted: {ended.message or job_message}", ended
+            )
     if job_reason == "BackoffLimitExceeded":
         detail = f"; the last attempt exited with code {ended.exit_code} ({ended.reason})" if ended else ""
-        return Failure(Reason.BACKOFF_LIMIT_EXCEEDED,
-                       f"the Job failed after spec.backoffLimit retries{detail}", ended)
+        return Failure(
+            Reason.BACKOFF_LIMIT_EXCEEDED, f"the Job failed after spec.backoffLimit retries{detail}", ended
+        )
     return Failure(Reason.UNKNOWN, job_message or "the training Job failed for an unknown reason", ended)
 
 
-def _set(decision: Decision, run: TrainingRun, kind: ConditionType, ok: bool, reason: Reason | str,
-         message: str, now: datetime) -> None:
+def _set(
+    decision: Decision,
+    run: TrainingRun,
+    kind: ConditionType,
+    ok: bool,
+    reason: Reason | str,
+    message: str,
+    now: datetime,
+) -> None:
     before = {c.type: (c.status, c.reason) for c in decision.status.conditions}
-    decision.status.conditions = set_condition(decision.status.conditions, kind, ok, reason, message,
-                                               run.generation, now)
+    decision.status.conditions = set_condition(
+        decision.status.conditions, kind, ok, reason, message, run.generation, now
+    )
     after = next(c for c in decision.status.conditions if c.type == kind)
     if before.get(kind) != (after.status, after.reason):
-        event_type = "Warning" if (kind == ConditionType.FAILED and ok) or (not ok and kind in (
-            ConditionType.VALIDATED,)) else "Normal"
+        event_type = (
+            "Warning"
+            if (kind == ConditionType.FAILED and ok) or (not ok and kind in (ConditionType.VALIDATED,))
+            else "Normal"
+        )
         decision.events.append((event_type, str(reason), message))
 
 
 def _finish(decision: Decision, run: TrainingRun, phase: Phase, now: datetime) -> None:
     decision.status.phase = phase
     decision.status.completion_time = decision.status.completion_time or now
-    _set(decision, run, ConditionType.RUNNING, False, Reason.TRAINING_SUCCEEDED if phase == Phase.SUCCEEDED
-         else Reason.TRAINING_FAILED, "training ended", now)
+    _set(
+        decision,
+        run,
+        ConditionType.RUNNING,
+        False,
+        Reason.TRAINING_SUCCEEDED if phase == Phase.SUCCEEDED else Reason.TRAINING_FAILED,
+        "training ended",
+        now,
+    )
 
 
 def _fail(decision: Decision, run: TrainingRun, failure: Failure, now: datetime) -> None:
@@ -177,11 +210,24 @@ def _succeed(decision: Decision, run: TrainingRun, result: TrainerResult, now: d
     decision.status.trained_model_ref = LocalObjectReference(name=model)
     best = result.metrics.get("bbox_mAP")
     progress = decision.status.progress or Progress()
-    decision.status.progress = progress.model_copy(update={"percent": 100, "eta_seconds": 0, "best_map": best,
-                                                           "best_epoch": result.statistics.best_epoch or None})
+    decision.status.progress = progress.model_copy(
+        update={
+            "percent": 100,
+            "eta_seconds": 0,
+            "best_map": best,
+            "best_epoch": result.statistics.best_epoch or None,
+        }
+    )
     mAP = f"; bbox mAP {best:.3f}" if best is not None else ""
-    _set(decision, run, ConditionType.SUCCEEDED, True, Reason.TRAINING_SUCCEEDED,
-         f"TrainedModel {model} was created{mAP}", now)
+    _set(
+        decision,
+        run,
+        ConditionType.SUCCEEDED,
+        True,
+        Reason.TRAINING_SUCCEEDED,
+        f"TrainedModel {model} was created{mAP}",
+        now,
+    )
     _set(decision, run, ConditionType.FAILED, False, Reason.TRAINING_SUCCEEDED, "the run succeeded", now)
     _finish(decision, run, Phase.SUCCEEDED, now)
 
@@ -193,12 +239,26 @@ def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
         decision.status.phase = Phase.PENDING
         _set(decision, run, ConditionType.VALIDATED, False, problem[0], problem[1], now)
         return
-    _set(decision, run, ConditionType.VALIDATED, True, Reason.VALIDATED,
-         "the dataset and the base model are ready and the GPU request fits a node", now)
+    _set(
+        decision,
+        run,
+        ConditionType.VALIDATED,
+        True,
+        Reason.VALIDATED,
+        "the dataset and the base model are ready and the GPU request fits a node",
+        now,
+    )
     if run.spec.suspend:
         decision.status.phase = Phase.PENDING
-        _set(decision, run, ConditionType.SUSPENDED, True, Reason.SUSPENDED,
-             "spec.suspend is true: the run is a draft; set it to false to schedule it", now)
+        _set(
+            decision,
+            run,
+            ConditionType.SUSPENDED,
+            True,
+            Reason.SUSPENDED,
+            "spec.suspend is true: the run is a draft; set it to false to schedule it",
+            now,
+        )
         return
     decision.actions.append(Action.CREATE_JOB)
     decision.status.phase = Phase.PENDING
@@ -207,24 +267,49 @@ def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
     decision.status.attempts = 0
     _set(decision, run, ConditionType.SUSPENDED, False, Reason.NOT_SUSPENDED, "the run is scheduled", now)
     if run.spec.queue_name:
-        _set(decision, run, ConditionType.SCHEDULED, False, Reason.QUEUED,
-             f"Job {decision.status.job_name} waits for Kueue to admit it from queue {run.spec.queue_name}", now)
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            False,
+            Reason.QUEUED,
+            f"Job {decision.status.job_name} waits for Kueue to admit it from queue {run.spec.queue_name}",
+            now,
+        )
     else:
-        _set(decision, run, ConditionType.SCHEDULED, True, Reason.JOB_CREATED,
-             f"Job {decision.status.job_name} was created", now)
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            True,
+            Reason.JOB_CREATED,
+            f"Job {decision.status.job_name} was created",
+            now,
+        )
 
 
 def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: datetime) -> None:
     run, pods = observed.run, observed.pods
     job_status = job.get("status", {})
     decision.status.job_name = job["metadata"]["name"]
-    decision.status.attempts = int(job_status.get("failed", 0)) + int(job_status.get("succeeded", 0) > 0
-                                                                       or job_status.get("active", 0) > 0)
+    decision.status.attempts = int(job_status.get("failed", 0)) + int(
+        job_status.get("succeeded", 0) > 0 or job_status.get("active", 0) > 0
+    )
     if _job_condition(job, "Complete") or _job_condition(job, "SuccessCriteriaMet"):
         result = podinfo.result_of(pods)
         if result is None:
-            _fail(decision, run, Failure(Reason.UNKNOWN, (
-                "the training Job completed but no pod left a trainer result in its termination message")), now)
+            _fail(
+                decision,
+                run,
+                Failure(
+                    Reason.UNKNOWN,
+                    (
+                        "the training Job completed but no pod left a trainer result in its "
+                        "termination message"
+                    ),
+                ),
+                now,
+            )
         else:
             _succeed(decision, run, result, now)
         return
@@ -237,37 +322,77 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
         decision.actions.append(Action.SET_JOB_SUSPEND)
         decision.suspend_job = run.spec.suspend
     if run.spec.suspend:
-        _set(decision, run, ConditionType.SUSPENDED, True, Reason.SUSPENDED,
-             "spec.suspend is true: the Job is paused; set it to false to go on", now)
+        _set(
+            decision,
+            run,
+            ConditionType.SUSPENDED,
+            True,
+            Reason.SUSPENDED,
+            "spec.suspend is true: the Job is paused; set it to false to go on",
+            now,
+        )
     else:
         _set(decision, run, ConditionType.SUSPENDED, False, Reason.NOT_SUSPENDED, "the run is scheduled", now)
     if queued and job_suspended:
-        _set(decision, run, ConditionType.SCHEDULED, False, Reason.QUEUED,
-             f"Job {job['metadata']['name']} waits for Kueue to admit it from queue {run.spec.queue_name}", now)
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            False,
+            Reason.QUEUED,
+            f"Job {job['metadata']['name']} waits for Kueue to admit it from queue {run.spec.queue_name}",
+            now,
+        )
     else:
-        _set(decision, run, ConditionType.SCHEDULED, True, Reason.JOB_CREATED,
-             f"Job {job['metadata']['name']} was created", now)
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            True,
+            Reason.JOB_CREATED,
+            f"Job {job['metadata']['name']} was created",
+            now,
+        )
     pull = podinfo.image_pull_failure(pods)
     if pull and _pending_for(pods) < observed.image_pull_grace_seconds:
         # A registry hiccup heals by itself; a wrong image does not, and no further event will come.
         decision.recheck_after = observed.image_pull_grace_seconds - _pending_for(pods) + 0.5
     elif pull:
         decision.actions.append(Action.DELETE_JOB)
-        _fail(decision, run, Failure(Reason.IMAGE_PULL_FAILED, (
-            f"the trainer image could not be pulled ({pull[0]}: {pull[1]}); fix spec.image or the "
-            "operator's trainer image, or the registry credentials")), now)
+        _fail(
+            decision,
+            run,
+            Failure(
+                Reason.IMAGE_PULL_FAILED,
+                (
+                    f"the trainer image could not be pulled ({pull[0]}: {pull[1]}); fix spec.image or the "
+                    "operator's trainer image, or the registry credentials"
+                ),
+            ),
+            now,
+        )
         return
     running = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
     if running and not run.spec.suspend:
         decision.status.phase = Phase.RUNNING
-        _set(decision, run, ConditionType.RUNNING, True, Reason.POD_RUNNING,
-             f"{len(running)} training pod(s) running", now)
+        _set(
+            decision,
+            run,
+            ConditionType.RUNNING,
+            True,
+            Reason.POD_RUNNING,
+            f"{len(running)} training pod(s) running",
+            now,
+        )
         return
     waiting = podinfo.waiting_reason(pods)
     if waiting:
         _set(decision, run, ConditionType.RUNNING, False, waiting[0], f"pods are pending: {waiting[1]}", now)
-    decision.status.phase = Phase.RUNNING if is_condition_true(decision.status.conditions,
-                                                               ConditionType.RUNNING) else Phase.PENDING
+    decision.status.phase = (
+        Phase.RUNNING
+        if is_condition_true(decision.status.conditions, ConditionType.RUNNING)
+        else Phase.PENDING
+    )
 
 
 def _pending_for(pods: list[dict[str, Any]]) -> float:
@@ -293,9 +418,19 @@ def decide(observed: Observed, now: datetime) -> Decision:
     job = observed.job
     if job is None:
         if status.start_time is not None and status.job_name:
-            _fail(decision, run, Failure(Reason.JOB_DELETED, (
-                f"Job {status.job_name} disappeared before its outcome was recorded (deleted by hand, or "
-                "removed by ttlSecondsAfterFinished while the operator was down); create a new run")), now)
+            _fail(
+                decision,
+                run,
+                Failure(
+                    Reason.JOB_DELETED,
+                    (
+                        f"Job {status.job_name} disappeared before its outcome was recorded "
+                        "(deleted by hand, or removed by ttlSecondsAfterFinished while the operator was "
+                        "down); create a new run"
+                    ),
+                ),
+                now,
+            )
             return decision
         _schedule(decision, observed, now)
         return decision

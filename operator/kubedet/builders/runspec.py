@@ -22,7 +22,9 @@ def output_uri(run: TrainingRun, config: OperatorConfig) -> str:
     return f"{root}/{run.namespace}/{run.name}-{str(run.metadata['uid'])[:8]}"
 
 
-def build_run_spec(run: TrainingRun, dataset: Dataset, base_model: TrainedModel, config: OperatorConfig) -> RunSpec:
+def build_run_spec(
+    run: TrainingRun, dataset: Dataset, base_model: TrainedModel, config: OperatorConfig
+) -> RunSpec:
     spec = run.spec
     return RunSpec(
         run=RunReference(namespace=run.namespace, name=run.name, uid=str(run.metadata["uid"])),
@@ -45,8 +47,9 @@ def build_runspec_configmap(run: TrainingRun, run_spec: RunSpec) -> dict[str, An
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": object_meta(naming.runspec_configmap_name(run.name), run.namespace,
-                                run_labels(run, "runspec"), run),
+        "metadata": object_meta(
+            naming.runspec_configmap_name(run.name), run.namespace, run_labels(run, "runspec"), run
+        ),
         "data": {RUNSPEC_KEY: json.dumps(run_spec.to_wire(), indent=2, sort_keys=True)},
         # The trainer's input must not change under a running Job.
         "immutable": True,

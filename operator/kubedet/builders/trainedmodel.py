@@ -25,24 +25,34 @@ from kubedet.builders.meta import object_meta, run_labels
 
 # COCO metric names as mmdet reports them -> BoxMetrics fields.
 _METRICS = {
-    "bbox_mAP": "bbox_map", "bbox_mAP_50": "bbox_map50", "bbox_mAP_75": "bbox_map75",
-    "bbox_mAP_s": "bbox_map_small", "bbox_mAP_m": "bbox_map_medium", "bbox_mAP_l": "bbox_map_large",
+    "bbox_mAP": "bbox_map",
+    "bbox_mAP_50": "bbox_map50",
+    "bbox_mAP_75": "bbox_map75",
+    "bbox_mAP_s": "bbox_map_small",
+    "bbox_mAP_m": "bbox_map_medium",
+    "bbox_mAP_l": "bbox_map_large",
 }
 
 
 def build_trained_model(run: TrainingRun, dataset: Dataset, result: TrainerResult) -> dict[str, Any]:
     spec = TrainedModelSpec(
         config=result.config_uri,
-        checkpoint=Checkpoint(uri=result.checkpoint_uri,
-                              secret_ref=run.spec.output.secret_ref if run.spec.output else None),
+        checkpoint=Checkpoint(
+            uri=result.checkpoint_uri, secret_ref=run.spec.output.secret_ref if run.spec.output else None
+        ),
         classes=list(dataset.spec.classes),
-        description=f"Fine-tuned from {run.spec.base_model_ref.name} on {dataset.name} by TrainingRun {run.name}",
+        description=(
+            f"Fine-tuned from {run.spec.base_model_ref.name} on {dataset.name} by TrainingRun {run.name}"
+        ),
         published=False,
         base_model_ref=LocalObjectReference(name=run.spec.base_model_ref.name),
         dataset_ref=LocalObjectReference(name=dataset.name),
         training_run_ref=LocalObjectReference(name=run.name),
     )
-    labels = run_labels(run, "model") | {Label.DATASET: dataset.name, Label.BASE_MODEL: run.spec.base_model_ref.name}
+    labels = run_labels(run, "model") | {
+        Label.DATASET: dataset.name,
+        Label.BASE_MODEL: run.spec.base_model_ref.name,
+    }
     return {
         "apiVersion": "kubedet.io/v1alpha1",
         "kind": "TrainedModel",
@@ -51,26 +61,44 @@ def build_trained_model(run: TrainingRun, dataset: Dataset, result: TrainerResul
     }
 
 
-def trained_model_status(result: TrainerResult, generation: int | None, now: datetime,
-                         published: bool) -> TrainedModelStatus:
-    metrics = BoxMetrics(**{field: result.metrics[name] for name, field in _METRICS.items()
-                            if name in result.metrics and 0 <= result.metrics[name] <= 1})
+def trained_model_status(
+    result: TrainerResult, generation: int | None, now: datetime, published: bool
+) -> TrainedModelStatus:
+    metrics = BoxMetrics(
+        **{
+            field: result.metrics[name]
+            for name, field in _METRICS.items()
+            if name in result.metrics and 0 <= result.metrics[name] <= 1
+        }
+    )
     stats = result.statistics
     statistics = TrainingStatistics(
-        training_duration_seconds=int(stats.duration_seconds), total_parameters=stats.total_parameters,
-        epochs=stats.epochs, best_epoch=stats.best_epoch or None, learning_rate=stats.learning_rate,
+        training_duration_seconds=int(stats.duration_seconds),
+        total_parameters=stats.total_parameters,
+        epochs=stats.epochs,
+        best_epoch=stats.best_epoch or None,
+        learning_rate=stats.learning_rate,
         final_loss=stats.final_loss if stats.final_loss is not None and stats.final_loss >= 0 else None,
         seed=stats.seed,
     )
-    conditions = set_condition([], ConditionType.READY, True, Reason.TRAINING_SUCCEEDED,
-                               "trained by a run that succeeded", generation, now)
+    conditions = set_condition(
+        [],
+        ConditionType.READY,
+        True,
+        Reason.TRAINING_SUCCEEDED,
+        "trained by a run that succeeded",
+        generation,
+        now,
+    )
     return TrainedModelStatus(
         phase=Phase.PUBLISHED if published else Phase.READY,
         conditions=conditions,
         observed_generation=generation,
         metrics=metrics,
         statistics=statistics,
-        digests=ArtifactDigests(config=result.digests.get("config"), checkpoint=result.digests.get("checkpoint")),
+        digests=ArtifactDigests(
+            config=result.digests.get("config"), checkpoint=result.digests.get("checkpoint")
+        ),
     )
 
 

@@ -6,8 +6,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
-
 from kubedet.api.constants import FINALIZER
 from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders import naming
@@ -39,14 +37,19 @@ def finalize_run(body: dict[str, Any], indexes: dict[str, Any], logger: Any) -> 
     keep_reason = model_must_survive(
         model,
         is_base_of_another=bool(model_name and all_of(indexes["models_by_base"], (ns, model_name))),
-        used_by_runs=bool(model_name and [r for r in all_of(indexes["runs_by_base_model"], (ns, model_name))
-                                          if r != run.name]),
+        used_by_runs=bool(
+            model_name
+            and [r for r in all_of(indexes["runs_by_base_model"], (ns, model_name)) if r != run.name]
+        ),
     )
-    if model is not None and keep_reason:
-        if model["metadata"].get("ownerReferences"):
-            kube.patch_object("trainedmodels", ns, model_name, {"metadata": {"ownerReferences": None}})
-            kopf.event(body, type="Normal", reason="ModelKept",
-                       message=f"TrainedModel {model_name} is kept because {keep_reason}")
+    if model_name and model is not None and keep_reason and model["metadata"].get("ownerReferences"):
+        kube.patch_object("trainedmodels", ns, model_name, {"metadata": {"ownerReferences": None}})
+        kube.post_event(
+            body,
+            "Normal",
+            "ModelKept",
+            f"TrainedModel {model_name} is kept because {keep_reason}",
+        )
 
     artifacts_written = bool(run.status and run.status.start_time)
     if artifacts_written and not keep_reason:
@@ -56,23 +59,36 @@ def finalize_run(body: dict[str, Any], indexes: dict[str, Any], logger: Any) -> 
         if waited < config.cleanup_timeout_seconds:
             job = kube.get_or_none(c.batch.read_namespaced_job, job_name, ns)
             if job is None:
-                kube.create_if_absent(c.batch.create_namespaced_job, ns,
-                                      build_cleanup_job(run, output_uri(run, config), config,
-                                                        config.cleanup_timeout_seconds))
+                kube.create_if_absent(
+                    c.batch.create_namespaced_job,
+                    ns,
+                    build_cleanup_job(run, output_uri(run, config), config, config.cleanup_timeout_seconds),
+                )
                 job = None
             if not _job_finished(job):
                 # Job events wake us up; the deadline re-check makes sure a stuck cleanup cannot hold
                 # the deletion for ever.
-                retry.after(("cleanup", ns, run.name), config.cleanup_timeout_seconds - waited + 1,
-                            lambda: _refinalize(ns, run.name, indexes, logger))
+                retry.after(
+                    ("cleanup", ns, run.name),
+                    config.cleanup_timeout_seconds - waited + 1,
+                    lambda: _refinalize(ns, run.name, indexes, logger),
+                )
                 return
         else:
-            kopf.event(body, type="Warning", reason="CleanupAbandoned",
-                       message=f"artifact cleanup did not finish within {config.cleanup_timeout_seconds}s; "
-                               f"remove {output_uri(run, config)} by hand")
+            kube.post_event(
+                body,
+                "Warning",
+                "CleanupAbandoned",
+                f"artifact cleanup did not finish within {config.cleanup_timeout_seconds}s; "
+                f"remove {output_uri(run, config)} by hand",
+            )
     finalizers = [f for f in body["metadata"].get("finalizers") or [] if f != FINALIZER]
-    kube.patch_object("trainingruns", ns, run.name,
-                      {"metadata": {"finalizers": finalizers, "resourceVersion": body["metadata"]["resourceVersion"]}})
+    kube.patch_object(
+        "trainingruns",
+        ns,
+        run.name,
+        {"metadata": {"finalizers": finalizers, "resourceVersion": body["metadata"]["resourceVersion"]}},
+    )
 
 
 def _refinalize(namespace: str, name: str, indexes: dict[str, Any], logger: Any) -> None:

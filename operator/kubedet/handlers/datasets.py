@@ -71,11 +71,18 @@ def reconcile_dataset(body: dict[str, Any], indexes: dict[str, Any], logger: Any
             job = kube.get_or_none(c.batch.read_namespaced_job, name, dataset.namespace)
             ready = get_condition(dataset.status.conditions, ConditionType.READY) if dataset.status else None
             if job is None:
-                if ready is not None and ready.reason != Reason.PENDING and \
-                        dataset.status and dataset.status.observed_generation == dataset.generation:
+                if (
+                    ready is not None
+                    and ready.reason != Reason.PENDING
+                    and dataset.status
+                    and dataset.status.observed_generation == dataset.generation
+                ):
                     return  # already judged, and the job was cleaned up by its TTL
-                kube.create_if_absent(c.batch.create_namespaced_job, dataset.namespace,
-                                      build_preflight_job(dataset, current_config()))
+                kube.create_if_absent(
+                    c.batch.create_namespaced_job,
+                    dataset.namespace,
+                    build_preflight_job(dataset, current_config()),
+                )
                 status = checking_status(dataset, _now())
             else:
                 state, detail = _outcome(dataset, job)
@@ -91,8 +98,12 @@ def reconcile_dataset(body: dict[str, Any], indexes: dict[str, Any], logger: Any
                 kube.patch_status(PLURAL, dataset.namespace, dataset.name, new)
                 cond = get_condition(status.conditions, ConditionType.READY)
                 if cond is not None:
-                    kopf.event(body, type="Normal" if cond.status == "True" or cond.reason == Reason.PENDING
-                               else "Warning", reason=cond.reason, message=cond.message)
+                    kube.post_event(
+                        body,
+                        "Normal" if cond.status == "True" or cond.reason == Reason.PENDING else "Warning",
+                        cond.reason,
+                        cond.message,
+                    )
             retry.succeeded(("dataset", *key))
         except Exception as error:
             metrics.RECONCILE_ERRORS.labels("dataset").inc()
@@ -104,7 +115,9 @@ def reconcile_dataset(body: dict[str, Any], indexes: dict[str, Any], logger: Any
 
 def _significant(status: dict[str, Any]) -> Any:
     """Status without timestamps: a re-check that finds the same thing writes nothing."""
-    conditions = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])]
+    conditions = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
+    ]
     return {**status, "conditions": conditions}
 
 
@@ -121,7 +134,11 @@ def on_dataset_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **k
     reconcile_dataset(dict(body), pick_indexes(kwargs), logger)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={Label.COMPONENT: PREFLIGHT_COMPONENT, Label.DATASET: kopf.PRESENT})
-def on_preflight_job_event(labels: kopf.Labels, namespace: str, logger: kopf.Logger, **kwargs: Any) -> None:
+@kopf.on.event(
+    "batch", "v1", "jobs", labels={Label.COMPONENT: PREFLIGHT_COMPONENT, Label.DATASET: kopf.PRESENT}
+)
+def on_preflight_job_event(
+    labels: kopf.Labels, namespace: str | None, logger: kopf.Logger, **kwargs: Any
+) -> None:
     indexes = pick_indexes(kwargs)
-    _again((namespace, labels[Label.DATASET]), indexes, logger)
+    _again((namespace or "", labels[Label.DATASET]), indexes, logger)

@@ -14,44 +14,48 @@ Key = tuple[str, str]
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, name): dict(body)}
+def runs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs_by_dataset(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
-    return {(namespace, spec.get("datasetRef", {}).get("name", "")): name}
+def runs_by_dataset(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
+    return {(namespace or "", spec.get("datasetRef", {}).get("name", "")): name}
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs_by_base_model(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
-    return {(namespace, spec.get("baseModelRef", {}).get("name", "")): name}
+def runs_by_base_model(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
+    return {(namespace or "", spec.get("baseModelRef", {}).get("name", "")): name}
 
 
 @kopf.index(GROUP, VERSION, "datasets")
-def datasets(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, name): dict(body)}
+def datasets(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, "trainedmodels")
-def models(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, name): dict(body)}
+def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, "trainedmodels")
-def models_by_base(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str] | None:
+def models_by_base(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str] | None:
     base = spec.get("baseModelRef", {}).get("name")
-    return {(namespace, base): name} if base else None
+    return {(namespace or "", base): name} if base else None
 
 
 @kopf.index("batch", "v1", "jobs", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
-def jobs_by_run(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, labels[Label.TRAINING_RUN]): dict(body)}
+def jobs_by_run(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", labels[Label.TRAINING_RUN]): dict(body)}
 
 
 @kopf.index("", "v1", "pods", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
-def pods_by_run(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, labels[Label.TRAINING_RUN]): dict(body)}
+def pods_by_run(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", labels[Label.TRAINING_RUN]): dict(body)}
 
 
 @kopf.index("", "v1", "nodes")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import kopf
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -40,8 +41,13 @@ def load(max_connections: int = 32) -> Clients:
     # handshake per request.
     configuration.connection_pool_maxsize = max_connections
     api = client.ApiClient(configuration)
-    _clients = Clients(api, client.CoreV1Api(api), client.BatchV1Api(api), client.RbacAuthorizationV1Api(api),
-                       client.CustomObjectsApi(api))
+    _clients = Clients(
+        api,
+        client.CoreV1Api(api),
+        client.BatchV1Api(api),
+        client.RbacAuthorizationV1Api(api),
+        client.CustomObjectsApi(api),
+    )
     return _clients
 
 
@@ -81,7 +87,9 @@ def get_or_none(read: Callable[..., Any], *args: Any) -> Any:
         raise
 
 
-def delete_if_present(delete: Callable[..., Any], name: str, namespace: str, propagation: str = "Background") -> None:
+def delete_if_present(
+    delete: Callable[..., Any], name: str, namespace: str, propagation: str = "Background"
+) -> None:
     try:
         delete(name, namespace, propagation_policy=propagation)
     except ApiException as error:
@@ -92,32 +100,57 @@ def delete_if_present(delete: Callable[..., Any], name: str, namespace: str, pro
 def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
     """Merge-patch the status subresource and return the object. Only the fields given change, so the
     trainer's progress reports and the operator's conditions never overwrite each other."""
-    return dict(clients().custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER))
+    return cast(
+        dict[str, Any],
+        clients().custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER
+        ),
+    )
 
 
-def patch_object(plural: str, namespace: str, name: str, patch: dict[str, Any] | list[dict[str, Any]]
-                 ) -> dict[str, Any]:
+def patch_object(
+    plural: str, namespace: str, name: str, patch: dict[str, Any] | list[dict[str, Any]]
+) -> dict[str, Any]:
     """Merge-patch (a dict) or JSON-patch (a list of operations) an object; returns the object."""
-    content_type = "application/json-patch+json" if isinstance(patch, list) else "application/merge-patch+json"
-    return dict(clients().custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, patch,
-                                                                field_manager=FIELD_MANAGER,
-                                                                _content_type=content_type))
+    content_type = (
+        "application/json-patch+json" if isinstance(patch, list) else "application/merge-patch+json"
+    )
+    return cast(
+        dict[str, Any],
+        clients().custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            patch,
+            field_manager=FIELD_MANAGER,
+            _content_type=content_type,
+        ),
+    )
 
 
 def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bool:
     def create(ns: str, obj: dict[str, Any], field_manager: str) -> Any:
-        return clients().custom.create_namespaced_custom_object(GROUP, VERSION, ns, plural, obj,
-                                                                field_manager=field_manager)
+        return clients().custom.create_namespaced_custom_object(
+            GROUP, VERSION, ns, plural, obj, field_manager=field_manager
+        )
+
     return create_if_absent(create, namespace, body)
 
 
 def pod_log_tail(namespace: str, pod: str, lines: int) -> str | None:
     """The end of a pod's log, or None when the cluster cannot serve it (node gone, log rotated)."""
     try:
-        text = clients().core.read_namespaced_pod_log(pod, namespace, tail_lines=lines, limit_bytes=16384,
-                                                      _request_timeout=5)
+        text = clients().core.read_namespaced_pod_log(
+            pod, namespace, tail_lines=lines, limit_bytes=16384, _request_timeout=5
+        )
         return str(text)
-    except Exception as error:  # noqa: BLE001 - a missing log must never block recording a failure
+    except Exception as error:
         log.info("log of pod %s/%s is not available: %s", namespace, pod, error)
         return None
+
+
+def post_event(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+    """An Event on the object (kubectl describe shows it), posted by kopf in the background."""
+    kopf.event(cast(kopf.Body, body), type=event_type, reason=reason, message=message)

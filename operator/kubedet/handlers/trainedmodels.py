@@ -26,34 +26,72 @@ def desired_status(model: TrainedModel, run_succeeded: bool | None, now: datetim
     status.observed_generation = generation
     imported = model.spec.training_run_ref is None
     if imported:
-        status.conditions = set_condition(status.conditions, ConditionType.READY, True, Reason.READY,
-                                          "imported model: config and checkpoint references are well-formed",
-                                          generation, now)
-    elif run_succeeded is False and not is_condition_true(status.conditions, ConditionType.READY):
-        status.conditions = set_condition(status.conditions, ConditionType.READY, False, Reason.NOT_READY,
-                                          f"TrainingRun {model.spec.training_run_ref.name} has not succeeded",
-                                          generation, now)
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.READY,
+            True,
+            Reason.READY,
+            "imported model: config and checkpoint references are well-formed",
+            generation,
+            now,
+        )
+    elif (
+        model.spec.training_run_ref is not None
+        and run_succeeded is False
+        and not is_condition_true(status.conditions, ConditionType.READY)
+    ):
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.READY,
+            False,
+            Reason.NOT_READY,
+            f"TrainingRun {model.spec.training_run_ref.name} has not succeeded",
+            generation,
+            now,
+        )
     ready = is_condition_true(status.conditions, ConditionType.READY)
     if model.spec.published and ready:
-        status.conditions = set_condition(status.conditions, ConditionType.PUBLISHED, True, Reason.PUBLISHED,
-                                          "the model is published", generation, now)
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.PUBLISHED,
+            True,
+            Reason.PUBLISHED,
+            "the model is published",
+            generation,
+            now,
+        )
         status.published_at = status.published_at or now
         status.phase = Phase.PUBLISHED
     elif model.spec.published:
-        status.conditions = set_condition(status.conditions, ConditionType.PUBLISHED, False, Reason.NOT_READY,
-                                          "only a Ready model (its training run succeeded) can be published",
-                                          generation, now)
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.PUBLISHED,
+            False,
+            Reason.NOT_READY,
+            "only a Ready model (its training run succeeded) can be published",
+            generation,
+            now,
+        )
         status.phase = Phase.PENDING
     else:
-        status.conditions = set_condition(status.conditions, ConditionType.PUBLISHED, False, Reason.NOT_PUBLISHED,
-                                          "set spec.published: true to publish", generation, now)
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.PUBLISHED,
+            False,
+            Reason.NOT_PUBLISHED,
+            "set spec.published: true to publish",
+            generation,
+            now,
+        )
         status.published_at = None
         status.phase = Phase.READY if ready else Phase.PENDING
     return status
 
 
 def _significant(status: dict[str, Any]) -> Any:
-    conditions = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])]
+    conditions = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
+    ]
     return {**status, "conditions": conditions}
 
 
@@ -81,7 +119,7 @@ def reconcile_model(body: dict[str, Any], indexes: dict[str, Any], logger: Any) 
                 logger.warning(f"model status patch failed: {error!r}")
                 return
             if status.phase == Phase.PUBLISHED and old.get("phase") != Phase.PUBLISHED:
-                kopf.event(body, type="Normal", reason=Reason.PUBLISHED, message="the model was published")
+                kube.post_event(body, "Normal", Reason.PUBLISHED, "the model was published")
     if is_condition_true(status.conditions, ConditionType.READY):
         reconcile_waiting_runs("runs_by_base_model", key, indexes, logger)
 

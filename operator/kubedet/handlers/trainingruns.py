@@ -21,7 +21,11 @@ from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders import naming
 from kubedet.builders.errors import LOG_TAIL_LINES, build_error_configmap
 from kubedet.builders.job import build_training_job, build_workers_service
-from kubedet.builders.rbac import build_trainer_role, build_trainer_role_binding, build_trainer_service_account
+from kubedet.builders.rbac import (
+    build_trainer_role,
+    build_trainer_role_binding,
+    build_trainer_service_account,
+)
 from kubedet.builders.run_state import Action, Decision, Observed, decide
 from kubedet.builders.runspec import build_run_spec, build_runspec_configmap
 from kubedet.builders.trainedmodel import build_trained_model, trained_model_status
@@ -50,15 +54,21 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
     model = one(indexes["models"], (run.namespace, run.spec.base_model_ref.name))
     gpus = all_of(indexes["node_gpus"], "gpus")
     job = one(indexes["jobs_by_run"], key)
-    if job is not None and job.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) != run.metadata["uid"]:
+    if (
+        job is not None
+        and job.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) != run.metadata["uid"]
+    ):
         job = None  # a Job of an earlier run of the same name, on its way out
     if job is None and run.status and run.status.job_name:
         # The index can lag behind a Job this operator just created; ask before calling it lost.
         found = kube.get_or_none(kube.clients().batch.read_namespaced_job, run.status.job_name, run.namespace)
         job = kube.clients().api.sanitize_for_serialization(found) if found is not None else None
     uid = run.metadata["uid"]
-    pods = [p for p in all_of(indexes["pods_by_run"], key)
-            if p.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) == uid]
+    pods = [
+        p
+        for p in all_of(indexes["pods_by_run"], key)
+        if p.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) == uid
+    ]
     return Observed(
         run=run,
         job=job,
@@ -92,7 +102,9 @@ def _create_job(run: TrainingRun, observed: Observed) -> None:
     ns = run.namespace
     kube.create_if_absent(c.core.create_namespaced_config_map, ns, build_runspec_configmap(run, run_spec))
     if config.progress_reports:
-        kube.create_if_absent(c.core.create_namespaced_service_account, ns, build_trainer_service_account(run))
+        kube.create_if_absent(
+            c.core.create_namespaced_service_account, ns, build_trainer_service_account(run)
+        )
         kube.create_if_absent(c.rbac.create_namespaced_role, ns, build_trainer_role(run))
         kube.create_if_absent(c.rbac.create_namespaced_role_binding, ns, build_trainer_role_binding(run))
     if run.spec.resources.nodes > 1:
@@ -127,8 +139,9 @@ def _apply(run: TrainingRun, observed: Observed, decision: Decision) -> None:
         if action is Action.CREATE_JOB:
             _create_job(run, observed)
         elif action is Action.SET_JOB_SUSPEND:
-            c.batch.patch_namespaced_job(naming.job_name(run.name), run.namespace,
-                                         {"spec": {"suspend": decision.suspend_job}})
+            c.batch.patch_namespaced_job(
+                naming.job_name(run.name), run.namespace, {"spec": {"suspend": decision.suspend_job}}
+            )
         elif action is Action.DELETE_JOB:
             kube.delete_if_present(c.batch.delete_namespaced_job, naming.job_name(run.name), run.namespace)
         elif action is Action.CREATE_MODEL:
@@ -142,8 +155,11 @@ def _ensure_finalizer(body: dict[str, Any]) -> dict[str, Any]:
     if finalizers and FINALIZER in finalizers:
         return body
     # A JSON patch appends without a read-modify-write race on other controllers' finalizers.
-    operation = ({"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER} if finalizers
-                 else {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
+    operation = (
+        {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}
+        if finalizers
+        else {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}
+    )
     return kube.patch_object(PLURAL, body["metadata"]["namespace"], body["metadata"]["name"], [operation])
 
 
@@ -166,7 +182,9 @@ def freshest(key: tuple[str, str], body: dict[str, Any]) -> dict[str, Any]:
     return written if _resource_version(written) > _resource_version(body) else body
 
 
-def reconcile_run(body: dict[str, Any], indexes: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
+def reconcile_run(
+    body: dict[str, Any], indexes: dict[str, Any], logger: logging.Logger | kopf.Logger
+) -> None:
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
     with _lock(key), metrics.RECONCILE_SECONDS.labels("trainingrun").time():
@@ -189,11 +207,12 @@ def reconcile_run(body: dict[str, Any], indexes: dict[str, Any], logger: logging
             if patch:
                 _written[key] = kube.patch_status(PLURAL, run.namespace, run.name, patch)
             for event_type, reason, message in decision.events:
-                kopf.event(body, type=event_type, reason=reason, message=message)
+                kube.post_event(body, event_type, reason, message)
             retry.succeeded(key)
             if decision.recheck_after is not None:
-                retry.after(("recheck", *key), decision.recheck_after,
-                            lambda: reconcile_by_key(key, indexes, logger))
+                retry.after(
+                    ("recheck", *key), decision.recheck_after, lambda: reconcile_by_key(key, indexes, logger)
+                )
         except Exception as error:
             metrics.RECONCILE_ERRORS.labels("trainingrun").inc()
             delay = retry.failed(key, lambda: reconcile_by_key(key, indexes, logger))
@@ -206,7 +225,9 @@ def reconcile_by_key(key: tuple[str, str], indexes: dict[str, Any], logger: Any)
         reconcile_run(body, indexes, logger)
 
 
-def reconcile_waiting_runs(index_name: str, key: tuple[str, str], indexes: dict[str, Any], logger: Any) -> None:
+def reconcile_waiting_runs(
+    index_name: str, key: tuple[str, str], indexes: dict[str, Any], logger: Any
+) -> None:
     """Re-check the runs that refer to a dataset or model that just changed (watch-driven, no polling)."""
     for name in all_of(indexes[index_name], key):
         body = one(indexes["runs"], (key[0], name))
@@ -214,8 +235,17 @@ def reconcile_waiting_runs(index_name: str, key: tuple[str, str], indexes: dict[
             reconcile_run(body, indexes, logger)
 
 
-INDEX_NAMES = ("runs", "runs_by_dataset", "runs_by_base_model", "datasets", "models", "models_by_base",
-               "jobs_by_run", "pods_by_run", "node_gpus")
+INDEX_NAMES = (
+    "runs",
+    "runs_by_dataset",
+    "runs_by_base_model",
+    "datasets",
+    "models",
+    "models_by_base",
+    "jobs_by_run",
+    "pods_by_run",
+    "node_gpus",
+)
 
 
 def pick_indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -233,13 +263,13 @@ def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwarg
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={Label.TRAINING_RUN: kopf.PRESENT})
-def on_job_event(labels: kopf.Labels, namespace: str, logger: kopf.Logger, **kwargs: Any) -> None:
-    reconcile_by_key((namespace, labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
+def on_job_event(labels: kopf.Labels, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
+    reconcile_by_key((namespace or "", labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
 
 
 @kopf.on.event("", "v1", "pods", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
-def on_pod_event(labels: kopf.Labels, namespace: str, logger: kopf.Logger, **kwargs: Any) -> None:
-    reconcile_by_key((namespace, labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
+def on_pod_event(labels: kopf.Labels, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
+    reconcile_by_key((namespace or "", labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
 
 
 __all__ = ["GROUP", "VERSION", "reconcile_run", "reconcile_waiting_runs"]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 
+from tests.unit.operator import fixtures as f
+
 from kubedet.api.runspec import EXIT_USER_ERROR, RunSpec
 from kubedet.builders import naming
 from kubedet.builders.job import build_training_job, build_workers_service
-from kubedet.builders.rbac import build_trainer_role, build_trainer_role_binding, build_trainer_service_account
+from kubedet.builders.rbac import (
+    build_trainer_role,
+    build_trainer_role_binding,
+    build_trainer_service_account,
+)
 from kubedet.builders.runspec import RUNSPEC_KEY, build_run_spec, build_runspec_configmap, output_uri
 from kubedet.config import OperatorConfig
-from tests.unit.operator import fixtures as f
 
 CONFIG = OperatorConfig(trainer_image="registry.example/kubedet/trainer:1", artifact_store_uri="pvc://store")
 
@@ -22,7 +27,7 @@ def job_for(**spec):  # type: ignore[no-untyped-def]
 
 
 def test_job_is_owned_labelled_and_deterministic() -> None:
-    run, job = job_for()
+    _run, job = job_for()
     assert job["metadata"]["name"] == naming.job_name("run-1") == "run-1-train"
     labels = job["metadata"]["labels"]
     assert labels["kubedet.io/training-run"] == "run-1" and labels["kubedet.io/training-run-uid"] == f.UID
@@ -41,8 +46,12 @@ def test_pod_passes_restricted_pod_security() -> None:
 
 
 def test_gpus_shm_and_failure_policy() -> None:
-    _, job = job_for(resources={"gpusPerNode": 4, "sharedMemory": "8Gi", "memory": "64Gi"}, backoffLimit=5,
-                     activeDeadlineSeconds=3600, ttlSecondsAfterFinished=600)
+    _, job = job_for(
+        resources={"gpusPerNode": 4, "sharedMemory": "8Gi", "memory": "64Gi"},
+        backoffLimit=5,
+        activeDeadlineSeconds=3600,
+        ttlSecondsAfterFinished=600,
+    )
     pod = job["spec"]["template"]["spec"]
     limits = pod["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "4" and limits["memory"] == "64Gi"
@@ -69,14 +78,21 @@ def test_queue_name_creates_a_suspended_job_for_kueue() -> None:
 def test_claims_are_mounted_read_only_except_the_output() -> None:
     _, job = job_for()
     pod = job["spec"]["template"]["spec"]
-    claims = {v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"]["readOnly"]
-              for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"]["readOnly"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
     assert claims == {"datasets": True, "models": True, "store": False}
 
 
 def test_pod_metadata_is_copied_but_kubedet_labels_win() -> None:
-    _, job = job_for(podMetadata={"labels": {"cost-center": "ml", "kubedet.io/training-run": "spoof"},
-                                  "annotations": {"sidecar.istio.io/inject": "false"}})
+    _, job = job_for(
+        podMetadata={
+            "labels": {"cost-center": "ml", "kubedet.io/training-run": "spoof"},
+            "annotations": {"sidecar.istio.io/inject": "false"},
+        }
+    )
     template = job["spec"]["template"]["metadata"]
     assert template["labels"]["cost-center"] == "ml"
     assert template["labels"]["kubedet.io/training-run"] == "run-1"
@@ -94,10 +110,14 @@ def test_s3_credentials_come_from_the_secret_not_the_spec() -> None:
 def test_progress_service_account_is_optional() -> None:
     run = f.run()
     quiet = OperatorConfig(progress_reports=False)
-    pod = build_training_job(run, build_run_spec(run, f.dataset(), f.model(), quiet), quiet)["spec"]["template"]["spec"]
+    pod = build_training_job(run, build_run_spec(run, f.dataset(), f.model(), quiet), quiet)["spec"][
+        "template"
+    ]["spec"]
     assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod
     _, job = job_for()
-    assert job["spec"]["template"]["spec"]["serviceAccountName"] == naming.trainer_service_account_name("run-1")
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == naming.trainer_service_account_name(
+        "run-1"
+    )
 
 
 def test_multi_node_job_is_indexed_with_rendezvous_env() -> None:
@@ -111,7 +131,9 @@ def test_multi_node_job_is_indexed_with_rendezvous_env() -> None:
 
 
 def test_run_spec_configmap_round_trips_through_the_trainer_model() -> None:
-    run = f.run(hyperparameters={"epochs": 7, "batchSize": 4}, cfgOptions={"optim_wrapper.clip_grad.max_norm": 10})
+    run = f.run(
+        hyperparameters={"epochs": 7, "batchSize": 4}, cfgOptions={"optim_wrapper.clip_grad.max_norm": 10}
+    )
     configmap = build_runspec_configmap(run, build_run_spec(run, f.dataset(), f.model(), CONFIG))
     spec = RunSpec.model_validate_json(configmap["data"][RUNSPEC_KEY])
     assert spec.hyperparameters.epochs == 7 and spec.hyperparameters.batch_size == 4
@@ -124,8 +146,12 @@ def test_run_spec_configmap_round_trips_through_the_trainer_model() -> None:
 def test_trainer_role_is_limited_to_its_own_run() -> None:
     run = f.run()
     rule = build_trainer_role(run)["rules"][0]
-    assert rule == {"apiGroups": ["kubedet.io"], "resources": ["trainingruns/status"], "verbs": ["get", "patch"],
-                    "resourceNames": ["run-1"]}
+    assert rule == {
+        "apiGroups": ["kubedet.io"],
+        "resources": ["trainingruns/status"],
+        "verbs": ["get", "patch"],
+        "resourceNames": ["run-1"],
+    }
     binding = build_trainer_role_binding(run)
     assert binding["subjects"][0]["name"] == build_trainer_service_account(run)["metadata"]["name"]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from tests import kubedet_objects as messages
+from tests.unit.operator import fixtures as f
 
 from kubedet.api.constants import Reason
 from kubedet.api.preflight import PREFLIGHT_SPEC_ENV, PreflightReport, PreflightSpec
@@ -14,15 +16,21 @@ from kubedet.builders.pods import Termination
 from kubedet.builders.run_state import Failure
 from kubedet.builders.trainedmodel import build_trained_model, trained_model_status
 from kubedet.config import OperatorConfig
-from tests import kubedet_objects as messages
-from tests.unit.operator import fixtures as f
 
 
 def test_error_configmap_records_what_the_app_wrote_to_its_error_file() -> None:
-    ended = Termination(pod="run-1-train-x", exit_code=137, reason="OOMKilled", message="", pod_reason="",
-                        disrupted=False, finished_at=None)
-    configmap = build_error_configmap(f.run(), Failure(Reason.OUT_OF_MEMORY, "raise memory", ended), f.NOW,
-                                      "line 1\nline 2")
+    ended = Termination(
+        pod="run-1-train-x",
+        exit_code=137,
+        reason="OOMKilled",
+        message="",
+        pod_reason="",
+        disrupted=False,
+        finished_at=None,
+    )
+    configmap = build_error_configmap(
+        f.run(), Failure(Reason.OUT_OF_MEMORY, "raise memory", ended), f.NOW, "line 1\nline 2"
+    )
     assert configmap["metadata"]["name"] == "run-1-error"
     assert configmap["data"]["reason"] == "OutOfMemory" and configmap["data"]["exitCode"] == "137"
     assert configmap["data"]["logTail"] == "line 1\nline 2"
@@ -47,11 +55,15 @@ def test_dataset_fingerprint_ignores_publishing() -> None:
 
 
 def test_preflight_job_carries_the_dataset_spec() -> None:
-    job = build_preflight_job(f.dataset(preflight={"podMetadata": {"annotations": {"a": "b"}}}), OperatorConfig())
+    job = build_preflight_job(
+        f.dataset(preflight={"podMetadata": {"annotations": {"a": "b"}}}), OperatorConfig()
+    )
     container = job["spec"]["template"]["spec"]["containers"][0]
     spec = next(e["value"] for e in container["env"] if e["name"] == PREFLIGHT_SPEC_ENV)
     assert PreflightSpec.model_validate_json(spec).dataset.spec.classes == ["circle", "square"]
-    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["template"]["metadata"]["annotations"] == {"a": "b"}
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["template"]["metadata"]["annotations"] == {
+        "a": "b"
+    }
 
 
 def test_dataset_status_from_preflight() -> None:
@@ -62,13 +74,16 @@ def test_dataset_status_from_preflight() -> None:
     assert invalid.phase == "Failed" and invalid.conditions[0].message == "image 3 is not an image"
 
 
-@pytest.mark.parametrize(("model", "base_of_another", "used", "kept"), [
-    (None, False, False, False),
-    ({"spec": {"published": True}}, False, False, True),
-    ({"spec": {}}, True, False, True),
-    ({"spec": {}}, False, True, True),
-    ({"spec": {}}, False, False, False),
-])
+@pytest.mark.parametrize(
+    ("model", "base_of_another", "used", "kept"),
+    [
+        (None, False, False, False),
+        ({"spec": {"published": True}}, False, False, True),
+        ({"spec": {}}, True, False, True),
+        ({"spec": {}}, False, True, True),
+        ({"spec": {}}, False, False, False),
+    ],
+)
 def test_which_models_outlive_their_run(model, base_of_another, used, kept) -> None:  # type: ignore[no-untyped-def]
     assert bool(model_must_survive(model, base_of_another, used)) is kept
 

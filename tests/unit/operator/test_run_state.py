@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from tests import kubedet_objects as messages
+from tests.unit.operator import fixtures as f
 
 from kubedet.api.conditions import get_condition
 from kubedet.api.runspec import FailureReason
 from kubedet.api.trainingrun import TrainingRunStatus
 from kubedet.builders.run_state import Action, Observed, classify_failure, decide
-from tests import kubedet_objects as messages
-from tests.unit.operator import fixtures as f
 
 
 def observed(**overrides):  # type: ignore[no-untyped-def]
@@ -22,14 +22,21 @@ def cond(decision, kind):  # type: ignore[no-untyped-def]
     return get_condition(decision.status.conditions, kind)
 
 
-@pytest.mark.parametrize(("overrides", "reason", "hint"), [
-    ({"dataset": None}, "DatasetNotFound", "spec.datasetRef.name"),
-    ({"dataset": f.dataset(published=False)}, "DatasetNotPublished", "spec.published: true"),
-    ({"dataset": f.dataset(is_ready=False)}, "DatasetNotReady", "kubectl describe dataset"),
-    ({"base_model": None}, "BaseModelNotFound", "spec.baseModelRef.name"),
-    ({"base_model": f.model(is_ready=False)}, "BaseModelNotReady", "kubectl describe trainedmodel"),
-    ({"largest_node_gpus": 4, "run": f.run(resources={"gpusPerNode": 8})}, "Unschedulable", "gpusPerNode"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "reason", "hint"),
+    [
+        ({"dataset": None}, "DatasetNotFound", "spec.datasetRef.name"),
+        ({"dataset": f.dataset(published=False)}, "DatasetNotPublished", "spec.published: true"),
+        ({"dataset": f.dataset(is_ready=False)}, "DatasetNotReady", "kubectl describe dataset"),
+        ({"base_model": None}, "BaseModelNotFound", "spec.baseModelRef.name"),
+        ({"base_model": f.model(is_ready=False)}, "BaseModelNotReady", "kubectl describe trainedmodel"),
+        (
+            {"largest_node_gpus": 4, "run": f.run(resources={"gpusPerNode": 8})},
+            "Unschedulable",
+            "gpusPerNode",
+        ),
+    ],
+)
 def test_validation_failures_keep_the_run_pending(overrides, reason, hint) -> None:  # type: ignore[no-untyped-def]
     decision = decide(observed(**overrides), f.NOW)
     validated = cond(decision, "Validated")
@@ -68,9 +75,15 @@ def test_running_pod_makes_the_run_running() -> None:
 
 
 def test_pending_pod_says_why() -> None:
-    unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                     "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."}
-    decision = decide(observed(job=f.job(active=1), pods=[f.pod("Pending", conditions=[unschedulable])]), f.NOW)
+    unschedulable = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
+    }
+    decision = decide(
+        observed(job=f.job(active=1), pods=[f.pod("Pending", conditions=[unschedulable])]), f.NOW
+    )
     running = cond(decision, "Running")
     assert running.reason == "Unschedulable" and "Insufficient nvidia.com/gpu" in running.message
 
@@ -81,7 +94,9 @@ def test_completed_job_creates_the_model() -> None:
     decision = decide(observed(job=f.job([{"type": "Complete", "status": "True"}]), pods=[pod]), f.NOW)
     assert decision.actions == [Action.CREATE_MODEL] and decision.status.phase == "Succeeded"
     assert decision.status.trained_model_ref.name == "run-1-model"
-    assert decision.status.progress.percent == 100 and decision.status.progress.best_map == pytest.approx(0.61)
+    assert decision.status.progress.percent == 100 and decision.status.progress.best_map == pytest.approx(
+        0.61
+    )
     assert cond(decision, "Running").status == "False"
 
 
@@ -91,20 +106,52 @@ def test_completed_job_without_result_fails_as_unknown() -> None:
     assert cond(decision, "Failed").reason == "Unknown" and Action.CREATE_ERROR_CONFIGMAP in decision.actions
 
 
-@pytest.mark.parametrize(("job_reason", "pod", "expected"), [
-    ("DeadlineExceeded", None, "DeadlineExceeded"),
-    ("PodFailurePolicy", f.pod("Failed", terminated={"exitCode": 42, "reason": "Error", "message":
-                                                     messages.trainer_failure(FailureReason.DATASET_INVALID, "x")}),
-     "DatasetInvalid"),
-    ("BackoffLimitExceeded", f.pod("Failed", terminated={"exitCode": 137, "reason": "OOMKilled"}), "OutOfMemory"),
-    ("BackoffLimitExceeded", f.pod("Failed", terminated={"exitCode": 44, "reason": "Error", "message":
-                                                         messages.trainer_failure(FailureReason.TRAINING_DIVERGED,
-                                                                                  "nan")}), "TrainingDiverged"),
-    ("BackoffLimitExceeded", f.pod("Failed", terminated={"exitCode": 137, "reason": "Error"}, reason="Evicted"),
-     "Evicted"),
-    ("BackoffLimitExceeded", f.pod("Failed", terminated={"exitCode": 1, "reason": "Error"}), "BackoffLimitExceeded"),
-    ("Whatever", None, "Unknown"),
-])
+@pytest.mark.parametrize(
+    ("job_reason", "pod", "expected"),
+    [
+        ("DeadlineExceeded", None, "DeadlineExceeded"),
+        (
+            "PodFailurePolicy",
+            f.pod(
+                "Failed",
+                terminated={
+                    "exitCode": 42,
+                    "reason": "Error",
+                    "message": messages.trainer_failure(FailureReason.DATASET_INVALID, "x"),
+                },
+            ),
+            "DatasetInvalid",
+        ),
+        (
+            "BackoffLimitExceeded",
+            f.pod("Failed", terminated={"exitCode": 137, "reason": "OOMKilled"}),
+            "OutOfMemory",
+        ),
+        (
+            "BackoffLimitExceeded",
+            f.pod(
+                "Failed",
+                terminated={
+                    "exitCode": 44,
+                    "reason": "Error",
+                    "message": messages.trainer_failure(FailureReason.TRAINING_DIVERGED, "nan"),
+                },
+            ),
+            "TrainingDiverged",
+        ),
+        (
+            "BackoffLimitExceeded",
+            f.pod("Failed", terminated={"exitCode": 137, "reason": "Error"}, reason="Evicted"),
+            "Evicted",
+        ),
+        (
+            "BackoffLimitExceeded",
+            f.pod("Failed", terminated={"exitCode": 1, "reason": "Error"}),
+            "BackoffLimitExceeded",
+        ),
+        ("Whatever", None, "Unknown"),
+    ],
+)
 def test_failure_classification(job_reason, pod, expected) -> None:  # type: ignore[no-untyped-def]
     job = f.job([{"type": "Failed", "status": "True", "reason": job_reason, "message": "m"}])
     assert classify_failure(job, [pod] if pod else []).reason == expected
