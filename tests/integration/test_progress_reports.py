@@ -1,0 +1,58 @@
+"""The trainer's progress reports reach its own run, and only its own run, through the API server."""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+import pytest
+
+from kubedet_trainer.progress_api import RunStatusReporter
+from tests import kubedet_objects as objects
+from tests.devcluster import Devcluster, wait_for
+from tests.integration.operator_helpers import apply, get, ready_inputs, wait_phase
+from tests.operator_process import OperatorProcess
+
+pytestmark = pytest.mark.integration
+
+
+def reporter_for(cluster: Devcluster, namespace: str, run: str, as_account: str) -> RunStatusReporter:
+    token = cluster.kubectl("create", "token", as_account, "-n", namespace).stdout.strip()
+    config = json.loads(cluster.kubeconfig.read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    context = ssl.create_default_context(cafile=config["clusters"][0]["cluster"]["certificate-authority"])
+    return RunStatusReporter(server, lambda: token, namespace, run, context, min_interval=0)
+
+
+def test_trainer_patches_its_own_progress_and_nothing_else(devcluster: Devcluster, namespace: str,
+                                                          operator: OperatorProcess) -> None:
+    ready_inputs(devcluster, namespace)
+    hang = {"sim.kubedet.io/outcome": "hang"}
+    apply(devcluster, namespace, objects.training_run("mine", "shapes", "base", pod_annotations=hang),
+          objects.training_run("other", "shapes", "base", pod_annotations=hang))
+    run = wait_phase(devcluster, namespace, "mine", "Running")
+    wait_phase(devcluster, namespace, "other", "Running")
+    job = get(devcluster, namespace, "job", run["status"]["jobName"])
+    account = job["spec"]["template"]["spec"]["serviceAccountName"]
+
+    mine = reporter_for(devcluster, namespace, "mine", account)
+    event = {"kind": "progress", "phase": "epoch", "epoch": 2, "maxEpochs": 3, "iteration": 40,
+             "maxIterations": 60, "percent": 66.67, "etaSeconds": 31.4, "loss": 0.52, "bestMAP": 0.41,
+             "bestEpoch": 2}
+    mine.report(event)
+    assert mine.sent == 1 and mine.failures == 0
+    progress = wait_for(lambda: get(devcluster, namespace, "trainingrun", "mine")["status"].get("progress"),
+                        timeout=10, message="progress on the run")
+    assert progress["percent"] == 67 and progress["bestMAP"] == pytest.approx(0.41) and progress["epoch"] == 2
+    table = devcluster.kubectl("get", "tr", "mine", "-n", namespace).stdout
+    assert "67" in table and "0.41" in table
+
+    intruder = reporter_for(devcluster, namespace, "other", account)
+    intruder.report(event)
+    assert intruder.sent == 0 and intruder.failures == 1, "a trainer must not write another run's status"
+    assert "progress" not in get(devcluster, namespace, "trainingrun", "other")["status"]
+
+    # The operator's own status writes keep the trainer's progress (merge patches of disjoint fields).
+    devcluster.kubectl("patch", "trainingrun", "mine", "-n", namespace, "--type=merge",
+                       "-p", '{"metadata":{"labels":{"touched":"yes"}}}')
+    assert get(devcluster, namespace, "trainingrun", "mine")["status"]["progress"]["epoch"] == 2
