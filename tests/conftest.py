@@ -17,6 +17,7 @@ for path in (ROOT / "operator", ROOT / "trainer_image", ROOT):
         sys.path.insert(0, str(path))
 
 from tests.devcluster import Devcluster, ensure_devcluster, wait_for  # noqa: E402
+from tests.operator_process import OperatorProcess, install_operator_identity  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +58,17 @@ def namespace(devcluster: Devcluster, request: pytest.FixtureRequest) -> Iterato
     )
     yield name
     devcluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def operator(devcluster: Devcluster, kubedet_crds: list[str]) -> Iterator[OperatorProcess]:
+    """The operator, under its own ServiceAccount with the shipped ClusterRole (not cluster-admin)."""
+    kubeconfig = install_operator_identity(devcluster)
+    process = OperatorProcess(
+        kubeconfig=kubeconfig,
+        log_path=devcluster.kubeconfig.parent / "logs" / "operator.log",
+        env={"KUBEDET_IMAGE_PULL_GRACE_SECONDS": "2", "KUBEDET_CLEANUP_TIMEOUT_SECONDS": "20"},
+    )
+    process.start()
+    yield process
+    process.stop()

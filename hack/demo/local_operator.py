@@ -39,8 +39,9 @@ CONFIG_SELECTOR = "app.kubernetes.io/component=operator-config"
 
 
 def kubectl(*args: str) -> str:
-    return subprocess.run([KUBECTL, f"--kubeconfig={ADMIN_KUBECONFIG}", *args], check=True, text=True,
-                          capture_output=True).stdout
+    return subprocess.run(
+        [KUBECTL, f"--kubeconfig={ADMIN_KUBECONFIG}", *args], check=True, text=True, capture_output=True
+    ).stdout
 
 
 def running_pid() -> int | None:
@@ -65,8 +66,12 @@ def write_operator_kubeconfig() -> None:
     token = kubectl("create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE, "--duration=48h").strip()
     config = json.loads(ADMIN_KUBECONFIG.read_text())
     config["users"] = [{"name": SERVICE_ACCOUNT, "user": {"token": token}}]
-    config["contexts"] = [{"name": "kubedet-operator",
-                           "context": {"cluster": config["clusters"][0]["name"], "user": SERVICE_ACCOUNT}}]
+    config["contexts"] = [
+        {
+            "name": "kubedet-operator",
+            "context": {"cluster": config["clusters"][0]["name"], "user": SERVICE_ACCOUNT},
+        }
+    ]
     config["current-context"] = "kubedet-operator"
     OPERATOR_KUBECONFIG.write_text(json.dumps(config, indent=2))
     OPERATOR_KUBECONFIG.chmod(0o600)
@@ -74,7 +79,9 @@ def write_operator_kubeconfig() -> None:
 
 def settings() -> dict[str, str]:
     """KUBEDET_* from the ConfigMap the Deployment's envFrom names (the generated name has a hash)."""
-    items = json.loads(kubectl("get", "configmap", "-n", NAMESPACE, "-l", CONFIG_SELECTOR, "-o", "json"))["items"]
+    items = json.loads(kubectl("get", "configmap", "-n", NAMESPACE, "-l", CONFIG_SELECTOR, "-o", "json"))[
+        "items"
+    ]
     if not items:
         raise SystemExit(f"no ConfigMap labelled {CONFIG_SELECTOR} in {NAMESPACE}: apply the manifests first")
     newest = max(items, key=lambda item: item["metadata"]["creationTimestamp"])
@@ -96,17 +103,25 @@ def start(timeout: float) -> None:
         return
     write_operator_kubeconfig()
     health_port, metrics_port = free_port(), free_port()
-    env = {**os.environ, **settings(),
-           # Ports of this machine, not of a pod: pick free ones rather than the Deployment's 8080/8081.
-           "KUBEDET_METRICS_PORT": str(metrics_port),
-           "KUBECONFIG": str(OPERATOR_KUBECONFIG),
-           "PYTHONPATH": f"{ROOT / 'operator'}:{ROOT / 'trainer_image'}"}
+    env = {
+        **os.environ,
+        **settings(),
+        # Ports of this machine, not of a pod: pick free ones rather than the Deployment's 8080/8081.
+        "KUBEDET_METRICS_PORT": str(metrics_port),
+        "KUBECONFIG": str(OPERATOR_KUBECONFIG),
+        "PYTHONPATH": f"{ROOT / 'operator'}:{ROOT / 'trainer_image'}",
+    }
     with open(LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "kubedet", f"--liveness=http://127.0.0.1:{health_port}/healthz"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             # Its own session: it outlives `make demo` and a Ctrl-C in the terminal.
-            start_new_session=True, cwd=DEMO)
+            start_new_session=True,
+            cwd=DEMO,
+        )
     PID_FILE.write_text(str(process.pid))
     PORTS_FILE.write_text(json.dumps({"health": health_port, "metrics": metrics_port}))
     deadline = time.monotonic() + timeout
@@ -116,8 +131,10 @@ def start(timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"the operator was not healthy after {timeout:.0f}s; see {LOG_FILE}")
         time.sleep(0.2)
-    print(f"operator running as system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT} (pid {process.pid}), "
-          f"health http://127.0.0.1:{health_port}/healthz, metrics http://127.0.0.1:{metrics_port}/metrics")
+    print(
+        f"operator running as system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT} (pid {process.pid}), "
+        f"health http://127.0.0.1:{health_port}/healthz, metrics http://127.0.0.1:{metrics_port}/metrics"
+    )
 
 
 def stop(timeout: float) -> None:
@@ -137,7 +154,9 @@ def stop(timeout: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()

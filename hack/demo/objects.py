@@ -59,26 +59,47 @@ def succeeds(run: dict[str, Any], mAP: float, epochs: int, seconds: float) -> di
     hyper = run["spec"].get("hyperparameters", {})
     base = f"{ARTIFACTS}/{name}"
     result = TrainerResult(
-        checkpoint_uri=f"{base}/checkpoint.pth", config_uri=f"{base}/config.py", metrics_uri=f"{base}/metrics.json",
-        metrics={"bbox_mAP": mAP, "bbox_mAP_50": round(min(1.0, mAP + 0.21), 3),
-                 "bbox_mAP_75": round(mAP * 0.83, 3), "bbox_mAP_s": round(mAP * 0.52, 3)},
+        checkpoint_uri=f"{base}/checkpoint.pth",
+        config_uri=f"{base}/config.py",
+        metrics_uri=f"{base}/metrics.json",
+        metrics={
+            "bbox_mAP": mAP,
+            "bbox_mAP_50": round(min(1.0, mAP + 0.21), 3),
+            "bbox_mAP_75": round(mAP * 0.83, 3),
+            "bbox_mAP_s": round(mAP * 0.52, 3),
+        },
         statistics=TrainerStatistics(
-            duration_seconds=seconds, total_parameters=4_873_556, epochs=epochs,
-            learning_rate=float(hyper.get("learningRate", 0.004)), final_loss=0.6184,
-            best_epoch=epochs - 2, seed=hyper.get("seed")),
+            duration_seconds=seconds,
+            total_parameters=4_873_556,
+            epochs=epochs,
+            learning_rate=float(hyper.get("learningRate", 0.004)),
+            final_loss=0.6184,
+            best_epoch=epochs - 2,
+            seed=hyper.get("seed"),
+        ),
         digests={"checkpoint": "3f" * 32, "config": "a7" * 32},
     )
-    return pod_annotations(run, {"sim.kubedet.io/run-duration": TRAINING_SECONDS,
-                                 "sim.kubedet.io/termination-message": result.serialize()})
+    return pod_annotations(
+        run,
+        {
+            "sim.kubedet.io/run-duration": TRAINING_SECONDS,
+            "sim.kubedet.io/termination-message": result.serialize(),
+        },
+    )
 
 
 def fails(run: dict[str, Any], reason: FailureReason, message: str, traceback: str) -> dict[str, Any]:
     """What the trainer writes when it gives up: reason, message, exit code, the traceback's end."""
     failure = TrainerFailure.for_reason(reason, message, traceback)
-    return pod_annotations(run, {"sim.kubedet.io/run-duration": TRAINING_SECONDS,
-                                 "sim.kubedet.io/outcome": "fail",
-                                 "sim.kubedet.io/exit-code": str(EXIT_CODES[reason]),
-                                 "sim.kubedet.io/termination-message": failure.serialize()})
+    return pod_annotations(
+        run,
+        {
+            "sim.kubedet.io/run-duration": TRAINING_SECONDS,
+            "sim.kubedet.io/outcome": "fail",
+            "sim.kubedet.io/exit-code": str(EXIT_CODES[reason]),
+            "sim.kubedet.io/termination-message": failure.serialize(),
+        },
+    )
 
 
 def claims(namespace: str) -> list[dict[str, Any]]:
@@ -86,15 +107,30 @@ def claims(namespace: str) -> list[dict[str, Any]]:
     for name in ("datasets", "models", "kubedet-artifacts"):
         volume = f"{namespace}-{name}"[:63]
         objects += [
-            {"apiVersion": "v1", "kind": "PersistentVolume",
-             "metadata": {"name": volume, "labels": {"kubedet.io/demo": "true"}},
-             "spec": {"capacity": {"storage": "100Gi"}, "accessModes": ["ReadWriteMany"],
-                      "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "",
-                      "hostPath": {"path": f"/tmp/kubedet-demo-volumes/{volume}"},
-                      "claimRef": {"namespace": namespace, "name": name}}},
-            {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": namespace},
-             "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": volume,
-                      "resources": {"requests": {"storage": "100Gi"}}}},
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": volume, "labels": {"kubedet.io/demo": "true"}},
+                "spec": {
+                    "capacity": {"storage": "100Gi"},
+                    "accessModes": ["ReadWriteMany"],
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "storageClassName": "",
+                    "hostPath": {"path": f"/tmp/kubedet-demo-volumes/{volume}"},
+                    "claimRef": {"namespace": namespace, "name": name},
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "accessModes": ["ReadWriteMany"],
+                    "storageClassName": "",
+                    "volumeName": volume,
+                    "resources": {"requests": {"storage": "100Gi"}},
+                },
+            },
         ]
     return objects
 
@@ -104,16 +140,32 @@ def inputs() -> list[dict[str, Any]]:
     classes = dataset["spec"]["classes"]
     # 412 tiles split 70/20/10, as the dataset's spec.annotations.split asks.
     report = PreflightReport(
-        images=412, annotations=1_377,
-        splits=DatasetSplitsStatus(train=SplitStatistics(images=288, annotations=969),
-                                   val=SplitStatistics(images=83, annotations=271),
-                                   test=SplitStatistics(images=41, annotations=137)),
-        classes=[ClassStatistics(name=c, annotations=n) for c, n in zip(classes, (802, 391, 184), strict=True)],
+        images=412,
+        annotations=1_377,
+        splits=DatasetSplitsStatus(
+            train=SplitStatistics(images=288, annotations=969),
+            val=SplitStatistics(images=83, annotations=271),
+            test=SplitStatistics(images=41, annotations=137),
+        ),
+        classes=[
+            ClassStatistics(name=c, annotations=n) for c, n in zip(classes, (802, 391, 184), strict=True)
+        ],
     )
-    dataset["spec"]["preflight"] = {"podMetadata": {"annotations": {
-        "sim.kubedet.io/run-duration": PREFLIGHT_SECONDS,
-        "sim.kubedet.io/termination-message": report.model_dump_json(by_alias=True, exclude_none=True)}}}
-    return [dataset, sample("trainedmodel-base-rtmdet-tiny.yaml"), sample("trainedmodel-base-faster-rcnn.yaml")]
+    dataset["spec"]["preflight"] = {
+        "podMetadata": {
+            "annotations": {
+                "sim.kubedet.io/run-duration": PREFLIGHT_SECONDS,
+                "sim.kubedet.io/termination-message": report.model_dump_json(
+                    by_alias=True, exclude_none=True
+                ),
+            }
+        }
+    }
+    return [
+        dataset,
+        sample("trainedmodel-base-rtmdet-tiny.yaml"),
+        sample("trainedmodel-base-faster-rcnn.yaml"),
+    ]
 
 
 def run() -> list[dict[str, Any]]:
@@ -129,10 +181,17 @@ def failing() -> list[dict[str, Any]]:
     body["metadata"]["name"] = "dump-sites-rtmdet-tiny-lr10"
     body["spec"]["hyperparameters"]["learningRate"] = 10.0
     body["spec"]["publish"] = False
-    return [fails(body, FailureReason.TRAINING_DIVERGED,
-                  "the loss became NaN at epoch 2, iteration 61 (lr 10.0): lower spec.hyperparameters.learningRate",
-                  'File "kubedet_trainer/train.py", line 212, in after_train_iter\n'
-                  "    raise TrainingDiverged(f\"the loss became {loss} at epoch {epoch}\")")]
+    # A diverging loss is worth a retry in general (the Job retries exit code 44), not in a demo.
+    body["spec"]["backoffLimit"] = 0
+    return [
+        fails(
+            body,
+            FailureReason.TRAINING_DIVERGED,
+            "the loss became NaN at epoch 2, iteration 61 (lr 10.0): lower spec.hyperparameters.learningRate",
+            'File "kubedet_trainer/train.py", line 212, in after_train_iter\n'
+            '    raise TrainingDiverged(f"the loss became {loss} at epoch {epoch}")',
+        )
+    ]
 
 
 def publishing_run() -> list[dict[str, Any]]:
@@ -142,7 +201,13 @@ def publishing_run() -> list[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> None:
-    builders = {"inputs": inputs, "run": run, "draft": draft, "failing": failing, "publishing-run": publishing_run}
+    builders = {
+        "inputs": inputs,
+        "run": run,
+        "draft": draft,
+        "failing": failing,
+        "publishing-run": publishing_run,
+    }
     if len(argv) == 2 and argv[0] == "claims":
         items = claims(argv[1])
     elif len(argv) == 1 and argv[0] in builders:

@@ -23,8 +23,12 @@ POLL_SECONDS = 0.5
 
 
 def get(kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-    result = subprocess.run([KUBECTL, "get", kind, name, "-n", namespace, "-o", "json"], text=True,
-                            capture_output=True, env=os.environ)
+    result = subprocess.run(
+        [KUBECTL, "get", kind, name, "-n", namespace, "-o", "json"],
+        text=True,
+        capture_output=True,
+        env=os.environ,
+    )
     return dict(json.loads(result.stdout)) if result.returncode == 0 else None
 
 
@@ -46,7 +50,9 @@ def summary(body: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("kind")
     parser.add_argument("name")
     parser.add_argument("--namespace", "-n", required=True)
@@ -67,8 +73,11 @@ def main() -> None:
             if (body.get("status") or {}).get("phase") in until:
                 return
         if elapsed > args.timeout:
-            print(f"  gave up after {args.timeout:.0f}s: {args.kind}/{args.name} is not {' or '.join(sorted(until))}",
-                  file=sys.stderr)
+            print(
+                f"  gave up after {args.timeout:.0f}s: {args.kind}/{args.name} "
+                f"is not {' or '.join(sorted(until))}",
+                file=sys.stderr,
+            )
             sys.exit(1)
         time.sleep(POLL_SECONDS)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kubedet import peering
 from kubedet.api.apidoc import render_api_reference
 from kubedet.api.constants import GROUP, VERSION
 from kubedet.api.kinds import KINDS
@@ -97,6 +98,9 @@ def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(obj, sort_keys=True, width=110, default_flow_style=False, allow_unicode=False)
 
 
+PEERING_DIR = Path("manifests/peering")
+
+
 def render(out_dir: Path) -> dict[Path, str]:
     """Every generated file, by path, with its content."""
     files: dict[Path, str] = {}
@@ -111,10 +115,13 @@ def render(out_dir: Path) -> dict[Path, str]:
     files[KUSTOMIZE_DIR / POLICY_FILE] = (
         HEADER + dump_yaml(admission_policy()) + "---\n" + dump_yaml(admission_policy_binding())
     )
+    # kopf's peering CRD ships with ours; the peering object itself needs the CRD to be established
+    # first, so it has a kustomization of its own (applied only when replicas run with --peering).
+    files.update(peering.render(KUSTOMIZE_DIR, PEERING_DIR))
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [*sorted(names), POLICY_FILE],
+        "resources": [*sorted(names), POLICY_FILE, peering.CRD_FILE],
     }
     files[KUSTOMIZE_DIR / "kustomization.yaml"] = HEADER + dump_yaml(kustomization)
     files[DOCS_PATH] = render_api_reference({model: openapi_schema(model) for model in KINDS})

@@ -6,12 +6,12 @@ import json
 import ssl
 
 import pytest
-
-from kubedet_trainer.progress_api import RunStatusReporter
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
 from tests.integration.operator_helpers import apply, get, ready_inputs, wait_phase
 from tests.operator_process import OperatorProcess
+
+from kubedet_trainer.progress_api import RunStatusReporter
 
 pytestmark = pytest.mark.integration
 
@@ -24,25 +24,43 @@ def reporter_for(cluster: Devcluster, namespace: str, run: str, as_account: str)
     return RunStatusReporter(server, lambda: token, namespace, run, context, min_interval=0)
 
 
-def test_trainer_patches_its_own_progress_and_nothing_else(devcluster: Devcluster, namespace: str,
-                                                          operator: OperatorProcess) -> None:
+def test_trainer_patches_its_own_progress_and_nothing_else(
+    devcluster: Devcluster, namespace: str, operator: OperatorProcess
+) -> None:
     ready_inputs(devcluster, namespace)
     hang = {"sim.kubedet.io/outcome": "hang"}
-    apply(devcluster, namespace, objects.training_run("mine", "shapes", "base", pod_annotations=hang),
-          objects.training_run("other", "shapes", "base", pod_annotations=hang))
+    apply(
+        devcluster,
+        namespace,
+        objects.training_run("mine", "shapes", "base", pod_annotations=hang),
+        objects.training_run("other", "shapes", "base", pod_annotations=hang),
+    )
     run = wait_phase(devcluster, namespace, "mine", "Running")
     wait_phase(devcluster, namespace, "other", "Running")
     job = get(devcluster, namespace, "job", run["status"]["jobName"])
     account = job["spec"]["template"]["spec"]["serviceAccountName"]
 
     mine = reporter_for(devcluster, namespace, "mine", account)
-    event = {"kind": "progress", "phase": "epoch", "epoch": 2, "maxEpochs": 3, "iteration": 40,
-             "maxIterations": 60, "percent": 66.67, "etaSeconds": 31.4, "loss": 0.52, "bestMAP": 0.41,
-             "bestEpoch": 2}
+    event = {
+        "kind": "progress",
+        "phase": "epoch",
+        "epoch": 2,
+        "maxEpochs": 3,
+        "iteration": 40,
+        "maxIterations": 60,
+        "percent": 66.67,
+        "etaSeconds": 31.4,
+        "loss": 0.52,
+        "bestMAP": 0.41,
+        "bestEpoch": 2,
+    }
     mine.report(event)
     assert mine.sent == 1 and mine.failures == 0
-    progress = wait_for(lambda: get(devcluster, namespace, "trainingrun", "mine")["status"].get("progress"),
-                        timeout=10, message="progress on the run")
+    progress = wait_for(
+        lambda: get(devcluster, namespace, "trainingrun", "mine")["status"].get("progress"),
+        timeout=10,
+        message="progress on the run",
+    )
     assert progress["percent"] == 67 and progress["bestMAP"] == pytest.approx(0.41) and progress["epoch"] == 2
     table = devcluster.kubectl("get", "tr", "mine", "-n", namespace).stdout
     assert "67" in table and "0.41" in table
@@ -53,6 +71,14 @@ def test_trainer_patches_its_own_progress_and_nothing_else(devcluster: Devcluste
     assert "progress" not in get(devcluster, namespace, "trainingrun", "other")["status"]
 
     # The operator's own status writes keep the trainer's progress (merge patches of disjoint fields).
-    devcluster.kubectl("patch", "trainingrun", "mine", "-n", namespace, "--type=merge",
-                       "-p", '{"metadata":{"labels":{"touched":"yes"}}}')
+    devcluster.kubectl(
+        "patch",
+        "trainingrun",
+        "mine",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"labels":{"touched":"yes"}}}',
+    )
     assert get(devcluster, namespace, "trainingrun", "mine")["status"]["progress"]["epoch"] == 2

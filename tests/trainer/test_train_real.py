@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from trainer_harness import IMAGE_SIZE, Trainer, TrainerRun, run_spec
 
@@ -23,7 +22,8 @@ def test_first_run_learns_the_shapes(first_run: TrainerRun, trainer: Trainer) ->
     assert first_run.returncode == 0, first_run.stderr[-3000:]
     result = first_run.result
     print(f"\nfirst run: bbox_mAP {result.metrics['bbox_mAP']:.3f} in {result.statistics.duration_seconds} s")
-    assert result.metrics["bbox_mAP"] > 0.3, result.metrics
+    # Chance is about 0; the same setup reached 0.82 on a GPU.
+    assert result.metrics["bbox_mAP"] > 0.5, result.metrics
     assert result.statistics.epochs == 30 and result.statistics.total_parameters > 1_000_000
     assert result.statistics.final_loss is not None and math.isfinite(result.statistics.final_loss)
     assert result.lineage is None
@@ -51,6 +51,7 @@ def test_first_run_learns_the_shapes(first_run: TrainerRun, trainer: Trainer) ->
 
 
 def test_checkpoint_detects_shapes_with_stock_inference(first_run: TrainerRun, trainer: Trainer) -> None:
+    import numpy as np
     from mmdet.apis import inference_detector, init_detector
     from PIL import ImageDraw
 
@@ -109,7 +110,7 @@ def wait_for_checkpoint_epoch(
 
 
 def test_killed_run_resumes_from_its_checkpoint(trainer: Trainer) -> None:
-    spec = run_spec("resumed", "shapes", ["circle", "square"], 8)
+    spec = run_spec("resumed", "shapes", ["circle", "square"], 6)
     process = trainer.start(spec, trainer.root / "work-resumed-1")
     try:
         state_file = trainer.pvc / "models" / "resumed" / "_resume" / "state.json"
@@ -123,7 +124,7 @@ def test_killed_run_resumes_from_its_checkpoint(trainer: Trainer) -> None:
     started = restarted.events("progress")[0]
     assert started["phase"] == "started"
     assert started["resumedFromEpoch"] is not None and started["resumedFromEpoch"] >= saved_epoch
-    iterations_per_epoch = started["maxIterations"] // 8
+    iterations_per_epoch = started["maxIterations"] // 6
     assert started["iteration"] == started["resumedFromEpoch"] * iterations_per_epoch
-    assert restarted.result.statistics.epochs == 8
+    assert restarted.result.statistics.epochs == 6
     assert not (trainer.pvc / "models" / "resumed" / "_resume").exists()

@@ -76,9 +76,14 @@ class Trainer:
             text=True,
         )
 
-    def run(self, spec: dict[str, Any], workdir: Path, timeout: float = 420) -> TrainerRun:
+    def run(self, spec: dict[str, Any], workdir: Path, timeout: float = 600) -> TrainerRun:
         process = self.start(spec, workdir)
-        stdout, stderr = process.communicate(timeout=timeout)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never leave a training behind a failed test
+            process.communicate()
+            raise
         message = parse_termination_message((workdir / "termination-log").read_text())
         return TrainerRun(process.returncode, stdout, stderr, message, workdir)
 

@@ -6,9 +6,19 @@ from kubedet_trainer.progress_api import RunStatusReporter, progress_of
 
 
 def test_event_becomes_api_progress() -> None:
-    progress = progress_of({"epoch": 3, "maxEpochs": 10, "iteration": 30, "maxIterations": 100,
-                            "percent": 29.6, "etaSeconds": 70.4, "loss": float("nan"), "bestMAP": 0.5,
-                            "bestEpoch": 3})
+    progress = progress_of(
+        {
+            "epoch": 3,
+            "maxEpochs": 10,
+            "iteration": 30,
+            "maxIterations": 100,
+            "percent": 29.6,
+            "etaSeconds": 70.4,
+            "loss": float("nan"),
+            "bestMAP": 0.5,
+            "bestEpoch": 3,
+        }
+    )
     wire = progress.to_wire()
     assert wire["percent"] == 30 and wire["etaSeconds"] == 70 and wire["totalEpochs"] == 10
     assert "loss" not in wire, "a non-finite loss is not a number the API accepts"
@@ -17,8 +27,9 @@ def test_event_becomes_api_progress() -> None:
 def test_reports_within_the_interval_are_dropped_unless_the_epoch_changes() -> None:
     now = [0.0]
     # Port 9 (discard) on loopback refuses connections: every attempt that is made counts as a failure.
-    reporter = RunStatusReporter("http://127.0.0.1:9", lambda: "t", "ns", "run", None, min_interval=5,
-                                 clock=lambda: now[0])
+    reporter = RunStatusReporter(
+        "http://127.0.0.1:9", lambda: "t", "ns", "run", None, min_interval=5, clock=lambda: now[0]
+    )
     for second in range(4):
         now[0] = float(second)
         reporter.report({"phase": "iteration", "epoch": 1, "percent": second})

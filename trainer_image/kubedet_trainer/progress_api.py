@@ -45,11 +45,19 @@ def progress_of(event: Mapping[str, Any]) -> Progress:
 
 
 class RunStatusReporter:
-    def __init__(self, server: str, token: Callable[[], str], namespace: str, name: str,
-                 ssl_context: ssl.SSLContext | None, min_interval: float = MIN_INTERVAL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.url = (f"{server.rstrip('/')}/apis/kubedet.io/v1alpha1/namespaces/{namespace}"
-                    f"/trainingruns/{name}/status")
+    def __init__(
+        self,
+        server: str,
+        token: Callable[[], str],
+        namespace: str,
+        name: str,
+        ssl_context: ssl.SSLContext | None,
+        min_interval: float = MIN_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = (
+            f"{server.rstrip('/')}/apis/kubedet.io/v1alpha1/namespaces/{namespace}/trainingruns/{name}/status"
+        )
         self.token = token
         self.ssl_context = ssl_context
         self.min_interval = min_interval
@@ -63,18 +71,28 @@ class RunStatusReporter:
         now = self.clock()
         epoch_changed = event.get("epoch") != self._last_epoch
         final = event.get("phase") in ("finished", "started")
-        if self._last_sent is not None and now - self._last_sent < self.min_interval and not (
-                epoch_changed or final):
+        if (
+            self._last_sent is not None
+            and now - self._last_sent < self.min_interval
+            and not (epoch_changed or final)
+        ):
             return
         self._last_sent, self._last_epoch = now, event.get("epoch")
         body = json.dumps({"status": {"progress": progress_of(event).to_wire()}}).encode()
-        request = urllib.request.Request(self.url, data=body, method="PATCH", headers={
-            "Content-Type": "application/merge-patch+json", "Authorization": f"Bearer {self.token()}"})
+        request = urllib.request.Request(
+            self.url,
+            data=body,
+            method="PATCH",
+            headers={
+                "Content-Type": "application/merge-patch+json",
+                "Authorization": f"Bearer {self.token()}",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=10, context=self.ssl_context) as response:
                 response.read()
             self.sent += 1
-        except Exception as error:  # noqa: BLE001 - a lost progress report must not stop training
+        except Exception as error:
             self.failures += 1
             if self.failures <= 3:
                 print(f"kubedet: progress report failed: {error}", file=sys.stderr, flush=True)
@@ -91,8 +109,13 @@ class RunStatusReporter:
         server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
         context = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT_DIR / "ca.crt"))
         # The kubelet rotates projected tokens; read the file on every report.
-        return cls(server, lambda: token_file.read_text().strip(), env["KUBEDET_RUN_NAMESPACE"],
-                   env["KUBEDET_RUN_NAME"], context)
+        return cls(
+            server,
+            lambda: token_file.read_text().strip(),
+            env["KUBEDET_RUN_NAMESPACE"],
+            env["KUBEDET_RUN_NAME"],
+            context,
+        )
 
 
 def environment_reporter() -> RunStatusReporter | None:

@@ -171,7 +171,11 @@ def _set(
         decision.status.conditions, kind, ok, reason, message, run.generation, now
     )
     after = next(c for c in decision.status.conditions if c.type == kind)
-    if before.get(kind) != (after.status, after.reason):
+    # One Event per reason and decision: a run that ends flips three conditions to the same reason
+    # (Succeeded, Failed, Running: TrainingSucceeded); the first, most telling message is the story,
+    # the other two would be two more API writes per run saying it again.
+    repeated = any(queued_reason == str(reason) for _, queued_reason, _ in decision.events)
+    if before.get(kind) != (after.status, after.reason) and not repeated:
         event_type = (
             "Warning"
             if (kind == ConditionType.FAILED and ok) or (not ok and kind in (ConditionType.VALIDATED,))
@@ -295,7 +299,15 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
     decision.status.attempts = int(job_status.get("failed", 0)) + int(
         job_status.get("succeeded", 0) > 0 or job_status.get("active", 0) > 0
     )
-    if _job_condition(job, "Complete") or _job_condition(job, "SuccessCriteriaMet"):
+    finished = _job_condition(job, "Complete") or _job_condition(job, "SuccessCriteriaMet")
+    ended = finished or _job_condition(job, "Failed") or _job_condition(job, "FailureTarget")
+    if ended and (wait := _pods_behind(job, pods, ended, now)) is not None:
+        # The Job counts a pod as ended that the pod watch has not shown ended yet (two watches, no
+        # order between them). Judging now would miss the trainer's result and fail a run that
+        # succeeded; the pod's event comes within moments, the re-check bounds the wait.
+        decision.recheck_after = wait
+        return
+    if finished:
         result = podinfo.result_of(pods)
         if result is None:
             _fail(
@@ -395,6 +407,26 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
     )
 
 
+POD_EVENT_GRACE_SECONDS = 30.0
+"""How long after a Job ended the operator waits for the pod watch to show its pods ended too."""
+
+
+def _pods_behind(
+    job: dict[str, Any], pods: list[dict[str, Any]], ended: dict[str, Any], now: datetime
+) -> float | None:
+    """Seconds to wait for the pods to catch up with the Job's counts, or None to judge now."""
+    status = job.get("status", {})
+    phases = [p.get("status", {}).get("phase") for p in pods]
+    behind = int(status.get("succeeded", 0)) > phases.count("Succeeded") or int(
+        status.get("failed", 0)
+    ) > phases.count("Failed")
+    stamp = ended.get("lastTransitionTime")
+    if not behind or not stamp:
+        return None
+    since = (now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
+    return POD_EVENT_GRACE_SECONDS - since + 0.5 if since < POD_EVENT_GRACE_SECONDS else None
+
+
 def _pending_for(pods: list[dict[str, Any]]) -> float:
     """Seconds the oldest pending pod has existed (0 when it is unknown)."""
     oldest = None
@@ -413,6 +445,9 @@ def decide(observed: Observed, now: datetime) -> Decision:
     status = (run.status or TrainingRunStatus()).model_copy(deep=True)
     decision = Decision(status=status)
     if status.phase in TERMINAL_PHASES:
+        # Nothing changes a finished run, but tools comparing generations (kstatus, Flux) must see
+        # that an allowed edit (labels, publish) was observed.
+        decision.status.observed_generation = run.generation
         return decision
     decision.status.observed_generation = run.generation
     job = observed.job

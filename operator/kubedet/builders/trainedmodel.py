@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from kubedet.api.common import LocalObjectReference
-from kubedet.api.conditions import set_condition
+from kubedet.api.conditions import is_condition_true, set_condition
 from kubedet.api.constants import ConditionType, Label, Phase, Reason
 from kubedet.api.dataset import Dataset
 from kubedet.api.runspec import TrainerResult
@@ -100,6 +100,76 @@ def trained_model_status(
             config=result.digests.get("config"), checkpoint=result.digests.get("checkpoint")
         ),
     )
+
+
+def model_status(model: TrainedModel, run_succeeded: bool | None, now: datetime) -> TrainedModelStatus:
+    """Imported models are Ready as soon as they exist (the schema checked their config and checkpoint
+    references); trained ones once their run succeeded. Only a Ready model can be Published."""
+    status = (model.status or TrainedModelStatus()).model_copy(deep=True)
+    generation = model.generation
+    status.observed_generation = generation
+    imported = model.spec.training_run_ref is None
+    if imported:
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.READY,
+            True,
+            Reason.READY,
+            "imported model: config and checkpoint references are well-formed",
+            generation,
+            now,
+        )
+    elif (
+        model.spec.training_run_ref is not None
+        and run_succeeded is False
+        and not is_condition_true(status.conditions, ConditionType.READY)
+    ):
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.READY,
+            False,
+            Reason.NOT_READY,
+            f"TrainingRun {model.spec.training_run_ref.name} has not succeeded",
+            generation,
+            now,
+        )
+    ready = is_condition_true(status.conditions, ConditionType.READY)
+    if model.spec.published and ready:
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.PUBLISHED,
+            True,
+            Reason.PUBLISHED,
+            "the model is published",
+            generation,
+            now,
+        )
+        status.published_at = status.published_at or now
+        status.phase = Phase.PUBLISHED
+    elif model.spec.published:
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.PUBLISHED,
+            False,
+            Reason.NOT_READY,
+            "only a Ready model (its training run succeeded) can be published",
+            generation,
+            now,
+        )
+        status.phase = Phase.PENDING
+    else:
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.PUBLISHED,
+            False,
+            Reason.NOT_PUBLISHED,
+            "set spec.published: true to publish",
+            generation,
+            now,
+        )
+        status.published_at = None
+        status.phase = Phase.READY if ready else Phase.PENDING
+    return status
 
 
 def model_of(body: dict[str, Any]) -> TrainedModel:

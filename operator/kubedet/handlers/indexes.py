@@ -3,6 +3,7 @@ from the API server, and a dataset or model event finds the runs waiting on it w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -13,9 +14,21 @@ from kubedet.api.constants import Label
 Key = tuple[str, str]
 
 
+def slim(body: Mapping[str, Any], *keep: str) -> dict[str, Any]:
+    """The parts of an object the handlers read: its metadata without managedFields (kilobytes per
+    object that no handler reads) and the top-level fields named in `keep`. The indexes hold one
+    copy per run, Job and pod for the operator's lifetime; at a thousand runs the unused parts
+    (a Job's pod template, a pod's spec) were most of the operator's memory."""
+    metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    return {"metadata": metadata, **{k: body[k] for k in keep if k in body}}
+
+
+OBJECT_FIELDS = ("apiVersion", "kind", "spec", "status")
+
+
 @kopf.index(GROUP, VERSION, "trainingruns")
 def runs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): slim(body, *OBJECT_FIELDS)}
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
@@ -30,12 +43,12 @@ def runs_by_base_model(namespace: str | None, name: str, spec: kopf.Spec, **_: A
 
 @kopf.index(GROUP, VERSION, "datasets")
 def datasets(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): slim(body, *OBJECT_FIELDS)}
 
 
 @kopf.index(GROUP, VERSION, "trainedmodels")
 def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): slim(body, *OBJECT_FIELDS)}
 
 
 @kopf.index(GROUP, VERSION, "trainedmodels")
@@ -48,14 +61,18 @@ def models_by_base(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) 
 def jobs_by_run(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", labels[Label.TRAINING_RUN]): dict(body)}
+    # decide() reads a Job's name, labels, spec.suspend and status; not its pod template.
+    job = slim(body, "status")
+    job["spec"] = {"suspend": (body.get("spec") or {}).get("suspend")}
+    return {(namespace or "", labels[Label.TRAINING_RUN]): job}
 
 
 @kopf.index("", "v1", "pods", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
 def pods_by_run(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", labels[Label.TRAINING_RUN]): dict(body)}
+    # Phases, conditions and the trainer's termination message are in status; the spec is not read.
+    return {(namespace or "", labels[Label.TRAINING_RUN]): slim(body, "status")}
 
 
 @kopf.index("", "v1", "nodes")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import kopf
 from kubernetes import client, config
@@ -15,6 +16,11 @@ from kubedet import GROUP, VERSION
 from kubedet.api.constants import FIELD_MANAGER
 
 log = logging.getLogger("kubedet.kube")
+T = TypeVar("T")
+# Requests one reconcile sends at once (a run's ConfigMap, ServiceAccount, Role and RoleBinding): a
+# bounded pool shared by all reconciles, so fan-out never exceeds the connection pool below.
+FANOUT_WORKERS = 16
+_fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="kubedet-fanout")
 
 
 @dataclass
@@ -37,9 +43,9 @@ def load(max_connections: int = 32) -> Clients:
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
         config.load_kube_config(client_configuration=configuration)
-    # Handlers run in a thread pool; each thread needs a pooled connection rather than a new TLS
-    # handshake per request.
-    configuration.connection_pool_maxsize = max_connections
+    # Handlers run in a thread pool, and fan out through another; each thread needs a pooled
+    # connection rather than a new TLS handshake per request.
+    configuration.connection_pool_maxsize = max_connections + FANOUT_WORKERS
     api = client.ApiClient(configuration)
     _clients = Clients(
         api,
@@ -53,6 +59,17 @@ def load(max_connections: int = 32) -> Clients:
 
 def clients() -> Clients:
     return _clients if _clients is not None else load()
+
+
+def run_all(*calls: Callable[[], T]) -> list[T]:
+    """Run independent requests concurrently; their results in order. All are waited for, then the
+    first error is raised (a retry of the reconcile finds what the others made)."""
+    futures = [_fanout.submit(call) for call in calls]
+    errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [f.result() for f in futures]
 
 
 def describe_error(error: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from typing import Any
 
 import kopf
@@ -17,6 +18,13 @@ _config = OperatorConfig.from_env()
 
 def current_config() -> OperatorConfig:
     return _config
+
+
+def peering_priority(configured: str | None) -> int:
+    """The configured priority, or a random one in [1, 2**31) so that replicas never tie."""
+    if configured:
+        return int(configured)
+    return secrets.randbelow(2**31 - 1) + 1
 
 
 @kopf.on.startup()
@@ -43,9 +51,19 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.networking.connect_timeout = 10
     # Several events for one object within this window are handled once, with the latest state.
     settings.batching.batch_window = 0.1
-    # Two replicas started by mistake must not both act: kopf's peering makes the lower-priority
-    # one pause while the other is alive (the KopfPeering CRDs ship in manifests/crd).
-    settings.peering.priority = int(os.environ.get("KUBEDET_PEERING_PRIORITY", "0"))
+    # Two replicas started by mistake must not both act. With `--peering`, kopf pauses a replica that
+    # sees a live peer of HIGHER priority; peers of EQUAL priority pause each other, all of them, so a
+    # fixed default (two replicas from one Deployment) would leave nobody working. Each replica
+    # therefore draws its own priority unless one is set: exactly one (the highest) acts, and a tie
+    # has a chance of 1 in 2**31. The ClusterKopfPeering CRD and object ship in manifests/crd
+    # (`python -m kubedet.peering`).
+    settings.peering.priority = peering_priority(os.environ.get("KUBEDET_PEERING_PRIORITY"))
+    # How long a replica's keep-alive counts after it was written. A SIGKILLed leader cannot remove
+    # its record, so this bounds how long the others wait before taking over (kopf re-checks when the
+    # record expires, and keep-alives are sent 5-10 s before that). kopf's 60 s would leave runs
+    # unwatched for a minute; below ~15 s a slow API server could make a live leader look dead.
+    settings.peering.lifetime = int(os.environ.get("KUBEDET_PEERING_LIFETIME", "20"))
+    # Keep-alives every few seconds would drown the log; pauses and resumes are still logged.
     settings.peering.stealth = True
     kube.load(max_connections=_config.max_workers + 4)
     if _config.metrics_port:

@@ -8,84 +8,18 @@ from typing import Any
 import kopf
 
 from kubedet import GROUP, VERSION
-from kubedet.api.conditions import is_condition_true, set_condition
+from kubedet.api.conditions import is_condition_true
 from kubedet.api.constants import ConditionType, Phase, Reason
-from kubedet.api.trainedmodel import TrainedModel, TrainedModelStatus
+from kubedet.api.trainedmodel import TrainedModel
+from kubedet.builders.trainedmodel import model_status
 from kubedet.handlers import kube, metrics, retry
 from kubedet.handlers.indexes import one
 from kubedet.handlers.trainingruns import pick_indexes, reconcile_waiting_runs
 
 PLURAL = "trainedmodels"
-
-
-def desired_status(model: TrainedModel, run_succeeded: bool | None, now: datetime) -> TrainedModelStatus:
-    """Imported models are Ready as soon as they exist (the schema checked their config and checkpoint
-    references); trained ones once their run succeeded. Only a Ready model can be Published."""
-    status = (model.status or TrainedModelStatus()).model_copy(deep=True)
-    generation = model.generation
-    status.observed_generation = generation
-    imported = model.spec.training_run_ref is None
-    if imported:
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.READY,
-            True,
-            Reason.READY,
-            "imported model: config and checkpoint references are well-formed",
-            generation,
-            now,
-        )
-    elif (
-        model.spec.training_run_ref is not None
-        and run_succeeded is False
-        and not is_condition_true(status.conditions, ConditionType.READY)
-    ):
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.READY,
-            False,
-            Reason.NOT_READY,
-            f"TrainingRun {model.spec.training_run_ref.name} has not succeeded",
-            generation,
-            now,
-        )
-    ready = is_condition_true(status.conditions, ConditionType.READY)
-    if model.spec.published and ready:
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.PUBLISHED,
-            True,
-            Reason.PUBLISHED,
-            "the model is published",
-            generation,
-            now,
-        )
-        status.published_at = status.published_at or now
-        status.phase = Phase.PUBLISHED
-    elif model.spec.published:
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.PUBLISHED,
-            False,
-            Reason.NOT_READY,
-            "only a Ready model (its training run succeeded) can be published",
-            generation,
-            now,
-        )
-        status.phase = Phase.PENDING
-    else:
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.PUBLISHED,
-            False,
-            Reason.NOT_PUBLISHED,
-            "set spec.published: true to publish",
-            generation,
-            now,
-        )
-        status.published_at = None
-        status.phase = Phase.READY if ready else Phase.PENDING
-    return status
+# The readiness rules live with the builders: the run reconciler writes a new model's first status
+# with the same function, so this reconciler finds nothing to change.
+desired_status = model_status
 
 
 def _significant(status: dict[str, Any]) -> Any:
@@ -102,7 +36,13 @@ def reconcile_model(body: dict[str, Any], indexes: dict[str, Any], logger: Any) 
         run_succeeded = None
         if model.spec.training_run_ref is not None:
             run = one(indexes["runs"], (model.namespace, model.spec.training_run_ref.name))
-            run_succeeded = bool(run and (run.get("status") or {}).get("phase") == Phase.SUCCEEDED)
+            phase = (run.get("status") or {}).get("phase") if run else None
+            if model.status is None and run is not None and phase not in (Phase.SUCCEEDED, Phase.FAILED):
+                # A model its run is creating: the run's reconciler writes its status right after
+                # creating it. Judging it now, on the status-less copy, would write NotReady over that
+                # status (or race it) and cost two more writes per run.
+                return
+            run_succeeded = bool(run and phase == Phase.SUCCEEDED)
         status = desired_status(model, run_succeeded, datetime.now(UTC).replace(microsecond=0))
         old = model.status.to_wire() if model.status else {}
         new = status.to_wire()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import kopf
@@ -28,9 +31,9 @@ from kubedet.builders.rbac import (
 )
 from kubedet.builders.run_state import Action, Decision, Observed, decide
 from kubedet.builders.runspec import build_run_spec, build_runspec_configmap
-from kubedet.builders.trainedmodel import build_trained_model, trained_model_status
+from kubedet.builders.trainedmodel import build_trained_model, model_status, trained_model_status
 from kubedet.handlers import cleanup, kube, metrics, retry
-from kubedet.handlers.indexes import all_of, one
+from kubedet.handlers.indexes import OBJECT_FIELDS, all_of, one, slim
 from kubedet.handlers.settings import current_config
 
 log = logging.getLogger("kubedet.trainingruns")
@@ -48,6 +51,11 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+# Jobs this operator created and has not seen in the index yet: (when, the Job as sent).
+_jobs_made: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+JOB_INDEX_GRACE_SECONDS = 30.0
+
+
 def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
     key = (run.namespace, run.name)
     dataset = one(indexes["datasets"], (run.namespace, run.spec.dataset_ref.name))
@@ -59,10 +67,23 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
         and job.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) != run.metadata["uid"]
     ):
         job = None  # a Job of an earlier run of the same name, on its way out
-    if job is None and run.status and run.status.job_name:
-        # The index can lag behind a Job this operator just created; ask before calling it lost.
-        found = kube.get_or_none(kube.clients().batch.read_namespaced_job, run.status.job_name, run.namespace)
-        job = kube.clients().api.sanitize_for_serialization(found) if found is not None else None
+    if job is not None:
+        _jobs_made.pop(key, None)
+    elif run.status and run.status.job_name:
+        # The index can lag behind a Job this operator just created (under load, by seconds, and every
+        # event of the run in between would re-read it): the Job as sent stands in for a while; after
+        # that, ask before calling it lost.
+        made = _jobs_made.get(key)
+        if (
+            made
+            and made[1]["metadata"]["labels"].get(Label.TRAINING_RUN_UID) == run.metadata["uid"]
+            and time.monotonic() - made[0] < JOB_INDEX_GRACE_SECONDS
+        ):
+            job = made[1]
+        if job is None:
+            c = kube.clients()
+            found = kube.get_or_none(c.batch.read_namespaced_job, run.status.job_name, run.namespace)
+            job = c.api.sanitize_for_serialization(found) if found is not None else None
     uid = run.metadata["uid"]
     pods = [
         p
@@ -100,17 +121,31 @@ def _create_job(run: TrainingRun, observed: Observed) -> None:
     run_spec = build_run_spec(run, observed.dataset, observed.base_model, config)
     c = kube.clients()
     ns = run.namespace
-    kube.create_if_absent(c.core.create_namespaced_config_map, ns, build_runspec_configmap(run, run_spec))
+    first: list[tuple[Callable[..., Any], dict[str, Any]]] = [
+        (c.core.create_namespaced_config_map, build_runspec_configmap(run, run_spec))
+    ]
+    then: list[tuple[Callable[..., Any], dict[str, Any]]] = []
     if config.progress_reports:
-        kube.create_if_absent(
-            c.core.create_namespaced_service_account, ns, build_trainer_service_account(run)
-        )
-        kube.create_if_absent(c.rbac.create_namespaced_role, ns, build_trainer_role(run))
-        kube.create_if_absent(c.rbac.create_namespaced_role_binding, ns, build_trainer_role_binding(run))
+        first += [
+            (c.core.create_namespaced_service_account, build_trainer_service_account(run)),
+            (c.rbac.create_namespaced_role, build_trainer_role(run)),
+        ]
+        # The API server refuses (404) a RoleBinding to a Role that does not exist yet.
+        then.append((c.rbac.create_namespaced_role_binding, build_trainer_role_binding(run)))
     if run.spec.resources.nodes > 1:
-        kube.create_if_absent(c.core.create_namespaced_service, ns, build_workers_service(run))
-    if kube.create_if_absent(c.batch.create_namespaced_job, ns, build_training_job(run, run_spec, config)):
+        first.append((c.core.create_namespaced_service, build_workers_service(run)))
+    job = build_training_job(run, run_spec, config)
+    # Two round trips instead of five: what the pods need first (they are refused while their
+    # ServiceAccount does not exist), then the Job with the binding its trainer needs only once it runs.
+    kube.run_all(*(partial(kube.create_if_absent, create, ns, body) for create, body in first))
+    created = kube.run_all(
+        partial(kube.create_if_absent, c.batch.create_namespaced_job, ns, job),
+        *(partial(kube.create_if_absent, create, ns, body) for create, body in then),
+    )
+    if created[0]:
         metrics.JOBS_CREATED.inc()
+    sent = {"metadata": job["metadata"], "spec": {"suspend": job["spec"].get("suspend")}}
+    _jobs_made[(ns, run.name)] = (time.monotonic(), sent)
 
 
 def _create_model(run: TrainingRun, observed: Observed, decision: Decision) -> None:
@@ -118,7 +153,11 @@ def _create_model(run: TrainingRun, observed: Observed, decision: Decision) -> N
     body = build_trained_model(run, observed.dataset, decision.result)
     name = body["metadata"]["name"]
     kube.create_custom("trainedmodels", run.namespace, body)
-    status = trained_model_status(decision.result, 1, now(), published=False)
+    # The complete first status, as the model reconciler would judge it (conditions Ready and
+    # Published): it then finds nothing to add, and the model costs one status write, not two.
+    trained = trained_model_status(decision.result, 1, now(), published=False)
+    model = TrainedModel.model_validate({**body, "metadata": {**body["metadata"], "generation": 1}})
+    status = model_status(model.model_copy(update={"status": trained}), True, now())
     kube.patch_status("trainedmodels", run.namespace, name, status.to_wire())
     if run.spec.publish:
         # The run's author was allowed to ask for publishing (the API server checked it at admission).
@@ -179,7 +218,16 @@ def freshest(key: tuple[str, str], body: dict[str, Any]) -> dict[str, Any]:
     written = _written.get(key)
     if written is None or written["metadata"].get("uid") != body["metadata"].get("uid"):
         return body
-    return written if _resource_version(written) > _resource_version(body) else body
+    if _resource_version(written) > _resource_version(body):
+        return written
+    # The watch caught up with our write: the copy is not needed any more (a thousand finished runs
+    # would otherwise each keep one for the operator's lifetime).
+    _written.pop(key, None)
+    return body
+
+
+def _remember(key: tuple[str, str], body: dict[str, Any]) -> None:
+    _written[key] = slim(body, *OBJECT_FIELDS)
 
 
 def reconcile_run(
@@ -201,11 +249,11 @@ def reconcile_run(
             if decision.actions or (run.status is None or run.status.phase not in ("Succeeded", "Failed")):
                 updated = _ensure_finalizer(body)
                 if updated is not body:
-                    _written[key] = updated
+                    _remember(key, updated)
             _apply(run, observed, decision)
             patch = _status_changed(run, decision)
             if patch:
-                _written[key] = kube.patch_status(PLURAL, run.namespace, run.name, patch)
+                _remember(key, kube.patch_status(PLURAL, run.namespace, run.name, patch))
             for event_type, reason, message in decision.events:
                 kube.post_event(body, event_type, reason, message)
             retry.succeeded(key)
@@ -258,6 +306,7 @@ def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwarg
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         retry.forget(key)
         _written.pop(key, None)
+        _jobs_made.pop(key, None)
         return
     reconcile_run(dict(body), pick_indexes(kwargs), logger)
 

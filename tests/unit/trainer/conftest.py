@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from kubedet.api.runspec import RunSpec
 
@@ -50,13 +49,14 @@ def coco_split(first_id: int, count: int) -> dict[str, Any]:
 @pytest.fixture
 def dataset_dir(pvc_root: Path) -> Path:
     """pvc://data/ds: images/ and train.json (4 images), val.json (2 images), all valid."""
+    image_module = pytest.importorskip("PIL.Image")  # the trainer extra; absent from the base venv
     root = pvc_root / "data" / "ds"
     (root / "images").mkdir(parents=True)
     for name, (first, count) in {"train": (1, 4), "val": (101, 2)}.items():
         data = coco_split(first, count)
         (root / f"{name}.json").write_text(json.dumps(data))
         for image in data["images"]:
-            Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (40, 80, 120)).save(
+            image_module.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (40, 80, 120)).save(
                 root / "images" / image["file_name"]
             )
     return root

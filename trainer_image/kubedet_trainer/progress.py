@@ -1,0 +1,146 @@
+"""Progress of a run as structured JSON events, sent to pluggable sinks by an mmengine hook.
+
+Every event is one JSON object with "kind": "progress". Sinks: stdout (one line per event, for logs)
+a file holding the latest event (env KUBEDET_PROGRESS_FILE) and the TrainingRun's status
+(progress_api.RunStatusReporter). Another sink only needs `report(event)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from mmengine.hooks import Hook
+
+from kubedet_trainer.errors import check_finite_loss
+from kubedet_trainer.mmconfig import BEST_METRIC
+
+Event = dict[str, Any]
+
+
+class ProgressReporter(Protocol):
+    def report(self, event: Event) -> None: ...
+
+
+class StdoutReporter:
+    def report(self, event: Event) -> None:
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+
+class LatestFileReporter:
+    """Keeps the latest event in a file, replaced atomically so a reader never sees half of one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def report(self, event: Event) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(event, separators=(",", ":")))
+        partial.replace(self.path)
+
+
+def default_reporters(environ: Mapping[str, str] | None = None) -> list[ProgressReporter]:
+    """stdout always; the latest-event file with KUBEDET_PROGRESS_FILE; the run's status in the cluster
+    when the operator gave the pod an identity for it (progress_api)."""
+    from kubedet_trainer.progress_api import RunStatusReporter
+
+    env = os.environ if environ is None else environ
+    reporters: list[ProgressReporter] = [StdoutReporter()]
+    if env.get("KUBEDET_PROGRESS_FILE"):
+        reporters.append(LatestFileReporter(Path(env["KUBEDET_PROGRESS_FILE"])))
+    cluster = RunStatusReporter.from_environment(env)
+    if cluster is not None:
+        reporters.append(cluster)
+    return reporters
+
+
+class ProgressHook(Hook):
+    """Reports progress, keeps every validation's metrics and stops a run whose loss is not finite."""
+
+    priority = "LOW"
+
+    def __init__(
+        self,
+        reporters: list[ProgressReporter],
+        min_interval_seconds: float = 10.0,
+        history: dict[int, dict[str, float]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reporters = reporters
+        self.min_interval_seconds = min_interval_seconds
+        self.clock = clock
+        self.history: dict[int, dict[str, float]] = dict(history or {})
+        """Validation metrics per epoch (1-based), including epochs before a restart."""
+        self.last_loss: float | None = None
+        self.start_iteration = 0
+        self.start_epoch = 0
+        self._started = 0.0
+        self._last_report = float("-inf")
+
+    def best(self) -> tuple[int, dict[str, float]] | None:
+        scored = [(metrics.get(BEST_METRIC, float("-inf")), epoch) for epoch, metrics in self.history.items()]
+        if not scored:
+            return None
+        _, epoch = max(scored)
+        return epoch, self.history[epoch]
+
+    def emit(self, runner: Any, phase: str, done_iterations: int, epoch: int) -> None:
+        if runner.rank != 0:  # one voice per run, whatever the world size
+            return
+        total = max(1, runner.max_iters)
+        elapsed = self.clock() - self._started
+        progressed = done_iterations - self.start_iteration
+        eta = elapsed / progressed * (total - done_iterations) if progressed > 0 else None
+        best = self.best()
+        event: Event = {
+            "kind": "progress",
+            "phase": phase,
+            "epoch": epoch,
+            "maxEpochs": runner.max_epochs,
+            "iteration": done_iterations,
+            "maxIterations": total,
+            "percent": round(100.0 * done_iterations / total, 2),
+            "etaSeconds": None if eta is None else round(eta, 1),
+            "loss": self.last_loss,
+            "bestMAP": None if best is None else best[1].get(BEST_METRIC),
+            "bestEpoch": None if best is None else best[0],
+        }
+        if phase == "started":
+            event["resumedFromEpoch"] = self.start_epoch if self.start_iteration else None
+        self._last_report = self.clock()
+        for reporter in self.reporters:
+            reporter.report(event)
+
+    def before_train(self, runner: Any) -> None:
+        self._started = self.clock()
+        self.start_iteration = runner.iter
+        self.start_epoch = runner.epoch
+        self.emit(runner, "started", runner.iter, runner.epoch)
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
+        if outputs and "loss" in outputs:
+            self.last_loss = float(outputs["loss"])
+            check_finite_loss(self.last_loss, runner.epoch + 1, runner.iter + 1)
+        if self.clock() - self._last_report >= self.min_interval_seconds:
+            self.emit(runner, "training", runner.iter + 1, runner.epoch + 1)
+
+    def after_train_epoch(self, runner: Any) -> None:
+        # The loop counts the epoch as done only after this hook, the iterations already are.
+        self.emit(runner, "epoch", runner.iter, runner.epoch + 1)
+
+    def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
+        if metrics:
+            self.history[runner.epoch] = {key: float(value) for key, value in metrics.items()}
+        self.emit(runner, "validated", runner.iter, runner.epoch)
+
+    def after_train(self, runner: Any) -> None:
+        self.emit(runner, "finished", runner.iter, runner.epoch)
