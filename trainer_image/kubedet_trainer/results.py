@@ -10,13 +10,14 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubedet.api.runspec import Lineage, TrainerResult, TrainerStatistics
 from kubedet_trainer.errors import TrainerError
 from kubedet_trainer.mmconfig import BEST_METRIC
+from kubedet_trainer.stats import fit_summary, full_history_document
 from kubedet_trainer.storage import Storage, join_uri
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
@@ -24,6 +25,7 @@ CHECKPOINT_NAME = "checkpoint.pth"
 CONFIG_NAME = "config.py"
 METRICS_NAME = "metrics.json"
 RESULT_NAME = "result.json"
+PLOTS_DIR = "plots"
 COCO_PREFIX = "coco/"
 PER_CLASS_SUFFIX = "_precision"
 
@@ -55,6 +57,11 @@ def best_checkpoint_file(work_dir: Path, best_epoch: int, fallback: str | None) 
         return exact
     if fallback and (work_dir / fallback).exists():
         return work_dir / fallback
+    # mmengine saves no "best" file for an epoch whose validation found nothing (mAP 0): the epoch's
+    # own checkpoint is then the best one.
+    regular = work_dir / f"epoch_{best_epoch}.pth"
+    if regular.exists():
+        return regular
     raise TrainerError(f"no best checkpoint found in {work_dir} for epoch {best_epoch}")
 
 
@@ -77,6 +84,10 @@ class RunOutcome:
     classes: list[str]
     statistics: TrainerStatistics
     lineage: Lineage | None
+    train_history: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Per-epoch training scalars (ProgressHook.train_history)."""
+    samples: list[Any] = field(default_factory=list)
+    """plots.Sample: validation images with true and predicted boxes, for the pictures."""
 
 
 def publish(outcome: RunOutcome, storage: Storage, output_uri: str, artifacts_dir: Path) -> TrainerResult:
@@ -91,6 +102,7 @@ def publish(outcome: RunOutcome, storage: Storage, output_uri: str, artifacts_di
         "history": {
             str(epoch): split_metrics(m, outcome.classes)[0] for epoch, m in sorted(outcome.history.items())
         },
+        **full_history_document(outcome.train_history, outcome.history),
     }
     metrics = artifacts_dir / METRICS_NAME
     metrics.write_text(json.dumps(metrics_document, indent=2))
@@ -108,10 +120,36 @@ def publish(outcome: RunOutcome, storage: Storage, output_uri: str, artifacts_di
         digests={key: sha256_of(path) for key, path in files.items()},
         lineage=outcome.lineage,
     )
+    result = fit_summary(result, outcome.train_history, outcome.history, per_class, outcome.best_epoch)
+    publish_plots(outcome, per_class, storage, output_uri, artifacts_dir / PLOTS_DIR)
     result_file = artifacts_dir / RESULT_NAME
     result_file.write_text(result.serialize())
     storage.put(result_file, join_uri(output_uri, RESULT_NAME))
     return result
+
+
+def publish_plots(
+    outcome: RunOutcome, per_class: dict[str, float], storage: Storage, output_uri: str, directory: Path
+) -> None:
+    """The four pictures under <output>/plots/. A picture that cannot be drawn or stored is logged:
+    it must never fail a training that produced a model."""
+    try:
+        from kubedet_trainer.plots import render_run
+
+        written = render_run(
+            outcome.train_history,
+            outcome.history,
+            per_class,
+            outcome.best_epoch,
+            outcome.samples,
+            outcome.classes,
+            directory,
+        )
+        for path in written:
+            storage.put(path, join_uri(output_uri, f"{PLOTS_DIR}/{path.name}"))
+    except Exception as error:
+        print(f"kubedet-trainer: the pictures were not published: {type(error).__name__}: {error}",
+              file=sys.stderr)
 
 
 def write_termination_message(text: str) -> None:

@@ -164,6 +164,42 @@ ArtifactURI = Annotated[str, Field(min_length=1, max_length=OUTPUT_URI_MAX_LENGT
 CORE_METRICS = ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l")
 
 
+# Where the operator puts a run's TrainingSummary: an annotation of the TrainedModel it creates, so that
+# whoever may get trainedmodels/status (kubedet-view-trained-model-statistics) can read it, without a
+# grant on ConfigMaps (RBAC cannot narrow those to one name pattern) and without a CRD change.
+STATISTICS_ANNOTATION = "kubedet.io/statistics"
+SUMMARY_MAX_POINTS = 50
+SUMMARY_MAX_CLASSES = 100
+SummaryValue = float | None
+
+
+class TrainingSummary(KubedetModel):
+    """A bounded history of the training: per-epoch curves (downsampled to at most 50 points) and the
+    best epoch's AP per class (at most 100 classes). It rides in the result message only when it fits."""
+
+    epochs: list[int] = Field(default_factory=list, max_length=SUMMARY_MAX_POINTS)
+    """The epochs (1-based) the curves below have a point for; the same length as each curve."""
+    loss: list[SummaryValue] = Field(default_factory=list, max_length=SUMMARY_MAX_POINTS)
+    """Mean training loss of each epoch."""
+    lr: list[SummaryValue] = Field(default_factory=list, max_length=SUMMARY_MAX_POINTS)
+    """Learning rate at the end of each epoch."""
+    bbox_map: list[SummaryValue] = Field(default_factory=list, max_length=SUMMARY_MAX_POINTS, alias="bboxMAP")
+    """Validation bbox mAP (0.50:0.95) after each epoch; null where the epoch was not validated."""
+    bbox_map50: list[SummaryValue] = Field(
+        default_factory=list, max_length=SUMMARY_MAX_POINTS, alias="bboxMAP50"
+    )
+    """Validation bbox mAP at IoU 0.50 after each epoch."""
+    best_epoch: int | None = Field(default=None, ge=1)
+    per_class_ap: dict[Annotated[str, Field(max_length=64)], float] = Field(
+        default_factory=dict, max_length=SUMMARY_MAX_CLASSES, alias="perClassAP"
+    )
+    """AP per class at the best epoch (the best-scoring classes when there are more than 100)."""
+    total_epochs: int | None = Field(default=None, ge=0)
+    """Epochs trained; more than len(epochs) when the curves were downsampled."""
+    truncated_classes: int = Field(default=0, ge=0)
+    """Classes left out of perClassAP to stay bounded."""
+
+
 class TrainerResult(KubedetModel):
     """The success termination message."""
 
@@ -177,12 +213,17 @@ class TrainerResult(KubedetModel):
     digests: dict[Annotated[str, Field(max_length=32)], Sha256] = Field(default_factory=dict, max_length=8)
     """sha256 per artifact, keyed checkpoint, config, metrics."""
     lineage: Lineage | None = None
+    summary: TrainingSummary | None = None
+    """The bounded training history; the trainer shrinks or drops it so the message fits."""
 
     def serialize(self) -> str:
-        """Compact JSON under the termination message limit; extra metrics are dropped to get there."""
+        """Compact JSON under the termination message limit; the summary, then extra metrics are
+        dropped to get there (the trainer shrinks the summary to fit before, see kubedet_trainer.stats)."""
         text = _compact(self.to_wire())
         if len(text.encode()) < TERMINATION_MESSAGE_LIMIT:
             return text
+        if self.summary is not None:
+            return self.model_copy(update={"summary": None}).serialize()
         core = {k: v for k, v in self.metrics.items() if k in CORE_METRICS}
         text = _compact(self.model_copy(update={"metrics": core}).to_wire())
         if len(text.encode()) >= TERMINATION_MESSAGE_LIMIT:

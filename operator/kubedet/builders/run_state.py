@@ -411,17 +411,28 @@ POD_EVENT_GRACE_SECONDS = 30.0
 """How long after a Job ended the operator waits for the pod watch to show its pods ended too."""
 
 
+def job_ended(job: dict[str, Any]) -> bool:
+    return any(
+        _job_condition(job, kind) for kind in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
+    )
+
+
+def pods_behind(job: dict[str, Any], pods: list[dict[str, Any]]) -> bool:
+    """The Job counts more ended pods than the pods show: the pod watch has not caught up yet."""
+    status = job.get("status", {})
+    phases = [p.get("status", {}).get("phase") for p in pods]
+    return int(status.get("succeeded", 0)) > phases.count("Succeeded") or int(
+        status.get("failed", 0)
+    ) > phases.count("Failed")
+
+
 def _pods_behind(
     job: dict[str, Any], pods: list[dict[str, Any]], ended: dict[str, Any], now: datetime
 ) -> float | None:
-    """Seconds to wait for the pods to catch up with the Job's counts, or None to judge now."""
-    status = job.get("status", {})
-    phases = [p.get("status", {}).get("phase") for p in pods]
-    behind = int(status.get("succeeded", 0)) > phases.count("Succeeded") or int(
-        status.get("failed", 0)
-    ) > phases.count("Failed")
+    """Seconds to wait for the pods to catch up with the Job's counts, or None to judge now (the
+    operator lists the pods when its watch lags; still behind after that, they were deleted)."""
     stamp = ended.get("lastTransitionTime")
-    if not behind or not stamp:
+    if not pods_behind(job, pods) or not stamp:
         return None
     since = (now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
     return POD_EVENT_GRACE_SECONDS - since + 0.5 if since < POD_EVENT_GRACE_SECONDS else None
@@ -438,6 +449,30 @@ def _pending_for(pods: list[dict[str, Any]]) -> float:
     if oldest is None:
         return 0.0
     return (datetime.now(oldest.tzinfo) - oldest).total_seconds()
+
+
+def only_settling(old: TrainingRunStatus | None, decision: Decision) -> bool:
+    """True when a decision changes only what a starting Job passes through within a second or two:
+    its attempt count, and why its pod is not running yet (ContainerCreating). Writing each of these
+    as it comes costs a run two more status writes and an Event; held for a moment, they are written
+    together with the next change (usually Running), or on their own if nothing else comes."""
+    new = decision.status
+    if old is None or decision.actions or not old.job_name or new.phase != old.phase:
+        return False
+    if new.phase != Phase.PENDING:
+        return False
+    before, after = old.to_wire(), new.to_wire()
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    if not changed <= {"attempts", "conditions", "observedGeneration"}:
+        return False
+    old_conditions = {c.type: c for c in old.conditions}
+    for condition in new.conditions:
+        previous = old_conditions.get(condition.type)
+        if previous == condition:
+            continue
+        if condition.type != ConditionType.RUNNING or condition.status != "False":
+            return False
+    return True
 
 
 def decide(observed: Observed, now: datetime) -> Decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from kubedet.api.common import LocalObjectReference
 from kubedet.api.conditions import is_condition_true, set_condition
 from kubedet.api.constants import ConditionType, Label, Phase, Reason
 from kubedet.api.dataset import Dataset
-from kubedet.api.runspec import TrainerResult
+from kubedet.api.runspec import STATISTICS_ANNOTATION, TrainerResult
 from kubedet.api.trainedmodel import (
     ArtifactDigests,
     BoxMetrics,
@@ -56,9 +57,19 @@ def build_trained_model(run: TrainingRun, dataset: Dataset, result: TrainerResul
     return {
         "apiVersion": "kubedet.io/v1alpha1",
         "kind": "TrainedModel",
-        "metadata": object_meta(naming.trained_model_name(run.name), run.namespace, labels, run),
+        "metadata": object_meta(
+            naming.trained_model_name(run.name), run.namespace, labels, run, statistics_annotations(result)
+        ),
         "spec": spec.to_wire(),
     }
+
+
+def statistics_annotations(result: TrainerResult) -> dict[str, str]:
+    """The trainer's bounded summary as an annotation: readable with get on trainedmodels/status (the
+    statistics role), written with the model in one request. Bounded by the result message's 4 KiB."""
+    if result.summary is None:
+        return {}
+    return {STATISTICS_ANNOTATION: json.dumps(result.summary.to_wire(), separators=(",", ":"))}
 
 
 def trained_model_status(

@@ -29,7 +29,15 @@ from kubedet.builders.rbac import (
     build_trainer_role_binding,
     build_trainer_service_account,
 )
-from kubedet.builders.run_state import Action, Decision, Observed, decide
+from kubedet.builders.run_state import (
+    Action,
+    Decision,
+    Observed,
+    decide,
+    job_ended,
+    only_settling,
+    pods_behind,
+)
 from kubedet.builders.runspec import build_run_spec, build_runspec_configmap
 from kubedet.builders.trainedmodel import build_trained_model, model_status, trained_model_status
 from kubedet.handlers import cleanup, kube, metrics, retry
@@ -90,6 +98,14 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
         for p in all_of(indexes["pods_by_run"], key)
         if p.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) == uid
     ]
+    if job is not None and job_ended(job) and pods_behind(job, pods):
+        # The Job ended but the pod watch has not shown its pods ended (under load, kopf's queues can
+        # hold a pod's event for minutes): the trainer's result is in the pod, so read the pods now
+        # rather than judge the run without it. Only in that case: one list per ended run at most.
+        c = kube.clients()
+        selector = f"{Label.TRAINING_RUN_UID}={uid},{Label.COMPONENT}=trainer"
+        listed = c.core.list_namespaced_pod(run.namespace, label_selector=selector)
+        pods = [c.api.sanitize_for_serialization(p) for p in listed.items]
     return Observed(
         run=run,
         job=job,
@@ -230,8 +246,15 @@ def _remember(key: tuple[str, str], body: dict[str, Any]) -> None:
     _written[key] = slim(body, *OBJECT_FIELDS)
 
 
+# How long a starting run's passing states (see run_state.only_settling) wait to be written.
+SETTLE_SECONDS = 2.0
+
+
 def reconcile_run(
-    body: dict[str, Any], indexes: dict[str, Any], logger: logging.Logger | kopf.Logger
+    body: dict[str, Any],
+    indexes: dict[str, Any],
+    logger: logging.Logger | kopf.Logger,
+    settled: bool = False,
 ) -> None:
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
@@ -252,6 +275,12 @@ def reconcile_run(
                     _remember(key, updated)
             _apply(run, observed, decision)
             patch = _status_changed(run, decision)
+            if patch and not settled and only_settling(run.status, decision):
+                # Batched: the next change (or this re-check) writes it, with its Events.
+                retry.after(
+                    ("settle", *key), SETTLE_SECONDS, lambda: reconcile_by_key(key, indexes, logger, True)
+                )
+                patch, decision.events = None, []
             if patch:
                 _remember(key, kube.patch_status(PLURAL, run.namespace, run.name, patch))
             for event_type, reason, message in decision.events:
@@ -267,10 +296,12 @@ def reconcile_run(
             logger.warning(f"reconcile failed, retrying in {delay:.1f}s: {kube.describe_error(error)}")
 
 
-def reconcile_by_key(key: tuple[str, str], indexes: dict[str, Any], logger: Any) -> None:
+def reconcile_by_key(
+    key: tuple[str, str], indexes: dict[str, Any], logger: Any, settled: bool = False
+) -> None:
     body = one(indexes["runs"], key)
     if body is not None:
-        reconcile_run(body, indexes, logger)
+        reconcile_run(body, indexes, logger, settled)
 
 
 def reconcile_waiting_runs(

@@ -51,7 +51,7 @@ def test_samples_cover_the_kinds_and_a_draft() -> None:
     kinds = [m["kind"] for m in manifests]
     assert {"Dataset", "TrainedModel", "TrainingRun"} <= set(kinds)
     assert any(m["kind"] == "TrainingRun" and m["spec"].get("suspend") for m in manifests)
-    assert any(m["kind"] == "TrainedModel" and m["spec"].get("trainingRunRef") for m in manifests)
+    assert any(m["kind"] == "TrainedModel" and m["spec"].get("published") for m in manifests)
     assert any(m["kind"] == "TrainedModel" and m["spec"]["config"].startswith("mmdet::") for m in manifests)
 
 
