@@ -69,7 +69,7 @@ lint: venv ## ruff, mypy and the import-layer check.
 test: lint test-unit test-integration test-trainer ## Everything CI runs.
 
 .PHONY: test-unit
-test-unit: venv ## Unit tests: no cluster, seconds.
+test-unit: venv devcluster-build ## Unit tests: no cluster, seconds (kustomize builds use bin/kubectl).
 	$(PYTEST) tests -m "not integration and not trainer" -q
 
 .PHONY: test-integration

@@ -3,46 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
+from tests.integration.operator_helpers import apply, condition, get, wait_phase
 from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
-
-
-def apply(cluster: Devcluster, namespace: str, *bodies: dict[str, Any]) -> None:
-    existing = cluster.kubectl("get", "pvc", "-n", namespace, "-o", "name").stdout
-    if "kubedet-artifacts" not in existing:
-        bodies = (*objects.claims(namespace), *bodies)
-    cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(bodies)}),
-    )
-
-
-def get(cluster: Devcluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
-    return json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
-
-
-def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
-
-
-def wait_phase(
-    cluster: Devcluster, namespace: str, run: str, phase: str, timeout: float = 60
-) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        body = get(cluster, namespace, "trainingrun", run)
-        return body if (body.get("status") or {}).get("phase") == phase else None
-
-    return wait_for(reached, timeout=timeout, message=f"run {run} to be {phase}")
 
 
 def test_happy_path_produces_a_trained_model_with_lineage(
