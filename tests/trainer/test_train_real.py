@@ -33,6 +33,7 @@ def test_first_run_learns_the_shapes(first_run: TrainerRun, trainer: Trainer) ->
         "checkpoint.pth",
         "config.py",
         "metrics.json",
+        "plots",
         "result.json",
     ]
     assert result.digests["checkpoint"] == sha256_of(output / "checkpoint.pth")

@@ -19,6 +19,7 @@ from mmengine.hooks import Hook
 
 from kubedet_trainer.errors import check_finite_loss
 from kubedet_trainer.mmconfig import BEST_METRIC
+from kubedet_trainer.stats import EpochAccumulator, iteration_scalars
 
 Event = dict[str, Any]
 
@@ -78,6 +79,10 @@ class ProgressHook(Hook):
         self.clock = clock
         self.history: dict[int, dict[str, float]] = dict(history or {})
         """Validation metrics per epoch (1-based), including epochs before a restart."""
+        self.train_history: dict[int, dict[str, float]] = {}
+        """Per epoch (1-based): mean of each loss term, time and data time; last lr and GPU memory.
+        Epochs of this process only (a resumed run's curves start at the restart)."""
+        self._epoch = EpochAccumulator()
         self.last_loss: float | None = None
         self.start_iteration = 0
         self.start_epoch = 0
@@ -130,16 +135,24 @@ class ProgressHook(Hook):
         if outputs and "loss" in outputs:
             self.last_loss = float(outputs["loss"])
             check_finite_loss(self.last_loss, runner.epoch + 1, runner.iter + 1)
+        if runner.rank == 0:
+            self._epoch.add(iteration_scalars(runner, outputs))
         if self.clock() - self._last_report >= self.min_interval_seconds:
             self.emit(runner, "training", runner.iter + 1, runner.epoch + 1)
 
     def after_train_epoch(self, runner: Any) -> None:
         # The loop counts the epoch as done only after this hook, the iterations already are.
+        if runner.rank == 0:
+            self.train_history[runner.epoch + 1] = self._epoch.close()
         self.emit(runner, "epoch", runner.iter, runner.epoch + 1)
 
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         if metrics:
             self.history[runner.epoch] = {key: float(value) for key, value in metrics.items()}
+        else:
+            # mmdet's CocoMetric returns nothing when the model detected nothing at all: that is an
+            # mAP of 0, not a missing validation (an early epoch of a short run, a useless model).
+            self.history[runner.epoch] = {BEST_METRIC: 0.0}
         self.emit(runner, "validated", runner.iter, runner.epoch)
 
     def after_train(self, runner: Any) -> None:

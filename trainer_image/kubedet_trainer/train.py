@@ -99,11 +99,12 @@ def run_training(
     config_file = artifacts / CONFIG_NAME
     unreferenced_config(cfg).dump(str(config_file))
     model = getattr(runner.model, "module", runner.model)
+    best_checkpoint = best_checkpoint_file(work_dir, best_epoch, state.best)
     outcome = RunOutcome(
         best_epoch=best_epoch,
         best_metrics=best_metrics,
         history=progress.history,
-        best_checkpoint=best_checkpoint_file(work_dir, best_epoch, state.best),
+        best_checkpoint=best_checkpoint,
         config_file=config_file,
         classes=dataset.classes,
         statistics=TrainerStatistics(
@@ -116,6 +117,8 @@ def run_training(
             seed=generated.seed,
         ),
         lineage=Lineage.model_validate(state.lineage) if state.lineage else None,
+        train_history=progress.train_history,
+        samples=_validation_samples(runner, best_checkpoint),
     )
     result = publish(outcome, storage, spec.output_uri, artifacts)
     mirror.clear()
@@ -123,6 +126,19 @@ def run_training(
         work_dir, {outcome.best_checkpoint.name, latest_checkpoint_name(work_dir)}
     )
     return result
+
+
+def _validation_samples(runner: object, best_checkpoint: Path) -> list[object]:
+    """Predictions of the kept (best) weights on a few validation images, for the pictures; none when
+    that fails, which must not fail a training that produced a model."""
+    try:
+        from kubedet_trainer.plots import collect_samples
+
+        runner.load_checkpoint(str(best_checkpoint), map_location="cpu")  # type: ignore[attr-defined]
+        return list(collect_samples(runner))
+    except Exception as error:
+        print(json.dumps({"kind": "note", "message": f"no validation pictures: {error}"}), flush=True)
+        return []
 
 
 def _remove_intermediate_checkpoints(work_dir: Path, keep: set[str | None]) -> None:

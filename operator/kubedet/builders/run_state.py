@@ -412,18 +412,22 @@ POD_EVENT_GRACE_SECONDS = 30.0
 
 
 def job_ended(job: dict[str, Any]) -> bool:
+    """The Job reached (or is about to reach) its outcome."""
     return any(
         _job_condition(job, kind) for kind in ("Complete", "SuccessCriteriaMet", "Failed", "FailureTarget")
     )
 
 
 def pods_behind(job: dict[str, Any], pods: list[dict[str, Any]]) -> bool:
-    """The Job counts more ended pods than the pods show: the pod watch has not caught up yet."""
+    """The Job counts more ended pods than the pods show: the pod watch has not caught up yet. The
+    Job controller first lists ended pods under uncountedTerminatedPods (and may already have set
+    SuccessCriteriaMet), then moves them to its counts: both are counted."""
     status = job.get("status", {})
+    uncounted = status.get("uncountedTerminatedPods") or {}
     phases = [p.get("status", {}).get("phase") for p in pods]
-    return int(status.get("succeeded", 0)) > phases.count("Succeeded") or int(
-        status.get("failed", 0)
-    ) > phases.count("Failed")
+    succeeded = int(status.get("succeeded", 0)) + len(uncounted.get("succeeded") or [])
+    failed = int(status.get("failed", 0)) + len(uncounted.get("failed") or [])
+    return succeeded > phases.count("Succeeded") or failed > phases.count("Failed")
 
 
 def _pods_behind(

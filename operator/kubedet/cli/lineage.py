@@ -40,8 +40,9 @@ def lines(models: list[dict[str, Any]]) -> list[str]:
         status, spec = model.get("status") or {}, model.get("spec", {})
         mAP = (status.get("metrics") or {}).get("bboxMAP")
         origin = "" if spec.get("trainingRunRef") else f" imported: {spec.get('config', '')}"
-        published = ", published" if spec.get("published") else ""
-        return f"model {name} [{status.get('phase', 'Pending')}{published}] mAP {render.number(mAP)}{origin}"
+        phase = status.get("phase", "Pending")
+        published = ", published" if spec.get("published") and phase != "Published" else ""
+        return f"model {name} [{phase}{published}] mAP {render.number(mAP)}{origin}"
 
     def children(i: int) -> list[Any]:
         if i >= len(models):

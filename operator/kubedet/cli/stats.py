@@ -25,8 +25,10 @@ def resolve_model(kube: Kube, name: str) -> dict[str, Any]:
         try:
             run = kube.get(RUNS, name, status=True)
         except CliError as run_error:
-            if run_error.code == EXIT_NOT_FOUND:
-                raise model_error from None  # neither a model nor a run: the model's error says it
+            if run_error.code in (EXIT_NOT_FOUND, EXIT_FORBIDDEN):
+                # Not a readable run either: the statistics live on the model, so its error is the one
+                # that tells the user what to do (which name is wrong, or which role is missing).
+                raise model_error from None
             raise
         model = ((run.get("status") or {}).get("trainedModelRef") or {}).get("name")
         if not model:

@@ -106,6 +106,9 @@ def reconcile_dataset(body: dict[str, Any], indexes: dict[str, Any], logger: Any
                     )
             retry.succeeded(("dataset", *key))
         except Exception as error:
+            if kube.object_gone(error):
+                retry.forget(("dataset", *key))
+                return
             metrics.RECONCILE_ERRORS.labels("dataset").inc()
             delay = retry.failed(("dataset", *key), lambda: _again(key, indexes, logger))
             logger.warning(f"dataset reconcile failed, retrying in {delay:.1f}s: {error!r}")

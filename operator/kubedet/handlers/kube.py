@@ -79,6 +79,13 @@ def describe_error(error: BaseException) -> str:
     return repr(error)
 
 
+def object_gone(error: BaseException) -> bool:
+    """The object or its namespace went away while we worked on it: nothing left to reconcile."""
+    if not isinstance(error, ApiException):
+        return False
+    return error.status == 404 or "because it is being terminated" in str(error.body)
+
+
 def is_status(error: BaseException, *codes: int) -> bool:
     return isinstance(error, ApiException) and error.status in codes
 

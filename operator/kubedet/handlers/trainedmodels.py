@@ -54,6 +54,9 @@ def reconcile_model(body: dict[str, Any], indexes: dict[str, Any], logger: Any) 
                 kube.patch_status(PLURAL, model.namespace, model.name, patch)
                 retry.succeeded(("model", *key))
             except Exception as error:
+                if kube.object_gone(error):
+                    retry.forget(("model", *key))
+                    return
                 metrics.RECONCILE_ERRORS.labels("trainedmodel").inc()
                 retry.failed(("model", *key), lambda: _again(key, indexes, logger))
                 logger.warning(f"model status patch failed: {error!r}")

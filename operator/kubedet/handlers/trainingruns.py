@@ -291,6 +291,9 @@ def reconcile_run(
                     ("recheck", *key), decision.recheck_after, lambda: reconcile_by_key(key, indexes, logger)
                 )
         except Exception as error:
+            if kube.object_gone(error):
+                retry.forget(key)
+                return
             metrics.RECONCILE_ERRORS.labels("trainingrun").inc()
             delay = retry.failed(key, lambda: reconcile_by_key(key, indexes, logger))
             logger.warning(f"reconcile failed, retrying in {delay:.1f}s: {kube.describe_error(error)}")

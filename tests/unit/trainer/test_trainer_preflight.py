@@ -157,7 +157,10 @@ def test_preflight_command_exits_with_the_user_error_code(
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(run_spec_wire))
     assert main(["preflight", "--spec", str(spec_file)]) == 0
-    assert json.loads(capsys.readouterr().out)["splits"]["val"]["perClass"] == {"circle": 2, "square": 2}
+    report = json.loads(capsys.readouterr().out)
+    assert report["kind"] == "preflight-report" and report["splits"]["val"]["annotations"] == 4
+    assert [c["name"] for c in report["classes"]] == ["circle", "square"]
+    assert report["annotations"] == sum(c["annotations"] for c in report["classes"])
 
     first_image(dataset_dir).unlink()
     assert main(["preflight", "--spec", str(spec_file)]) == EXIT_USER_ERROR
