@@ -61,7 +61,7 @@ manifests: venv ## Generate CRDs, policies, roles and API docs from the code.
 
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layer check.
-	$(VENV)/bin/ruff check operator trainer_image tests hack
+	$(VENV)/bin/ruff check operator trainer_image tests hack bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -1,0 +1,1 @@
+"""Benchmarks of kubedet (not tests: they measure, and print numbers with their baseline)."""
