@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests import kubedet_objects as messages
+from tests.unit.operator import fixtures as f
+
 from kubedet.api.common import LocalObjectReference
 from kubedet.api.conditions import get_condition
 from kubedet.api.trainingrun import TrainingRunStatus
 from kubedet.builders.run_state import Observed, decide, only_settling, pods_behind
 from kubedet.builders.trainedmodel import model_status
-from tests import kubedet_objects as messages
-from tests.unit.operator import fixtures as f
 
 COMPLETE = {"type": "Complete", "status": "True", "lastTransitionTime": f.NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
