@@ -61,6 +61,9 @@ def test_happy_path_produces_a_trained_model_with_lineage(
         "jsonpath={.items[*].reason}",
     ).stdout.split()
     assert {"Validated", "JobCreated", "TrainingSucceeded"} <= set(events), events
+    exported = operator.metrics()
+    assert 'kubedet_trainingruns{phase="Succeeded"}' in exported
+    assert "kubedet_reconcile_seconds_count" in exported
     table = devcluster.kubectl("get", "tr,tm", "-n", namespace).stdout
     assert "Succeeded" in table and "0.61" in table, table
 

@@ -336,12 +336,14 @@ def pick_indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
     if type == "DELETED":
-        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        metrics.observe_run_phase(key, None)
         retry.forget(key)
         _written.pop(key, None)
         _jobs_made.pop(key, None)
         return
+    metrics.observe_run_phase(key, (body.get("status") or {}).get("phase") or "Pending")
     reconcile_run(dict(body), pick_indexes(kwargs), logger)
 
 
