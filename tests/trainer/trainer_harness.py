@@ -14,7 +14,7 @@ from kubedet.api.runspec import TrainerFailure, TrainerResult, parse_termination
 
 # 80 images split 80/20: 64 to train on, 16 to validate; 160 px, like the reference run in the docs.
 IMAGE_SIZE = 160
-FIRST_RUN_EPOCHS = 30
+FIRST_RUN_EPOCHS = 40
 BASE_CONFIG_URI = "pvc://models/rtmdet-tiny-160/config.py"
 
 
