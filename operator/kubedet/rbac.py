@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import yaml
 
 from kubedet import GROUP
 from kubedet.claim_policies import policy_documents
+from kubedet.generated import write_or_check
 from kubedet.roles import (
     CLAIM_ROLES,
     COMPOSITE_SUMMARIES,
@@ -177,12 +177,6 @@ def render(rbac_dir: Path = RBAC_DIR, policies_dir: Path = POLICIES_DIR) -> dict
     return files
 
 
-def stale(files: dict[Path, str], root: Path) -> list[Path]:
-    """Generated files whose committed content differs from what the code gives now."""
-    return [path for path, text in files.items()
-            if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubedet.rbac", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RBAC_DIR, help="folder of the roles (manifests/rbac)")
@@ -192,18 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
     args = parser.parse_args(argv)
     files = render(args.out, args.policies_out)
-    if args.check:
-        outdated = stale(files, args.root)
-        for path in outdated:
-            print(f"stale: {path} (run `make manifests`)", file=sys.stderr)
-        return 1 if outdated else 0
-    for path, text in files.items():
-        target = args.root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-    return 0
+    return write_or_check(files, args.root, args.check)
 
 
 if __name__ == "__main__":

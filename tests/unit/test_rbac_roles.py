@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubedet import claim_policies, rbac, roles
+from kubedet import claim_policies, generated, rbac, roles
 from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders.rbac import build_trainer_role
 
@@ -99,7 +99,7 @@ def labelled(label: str) -> set[str]:
 
 
 def test_generated_files_are_current() -> None:
-    stale = rbac.stale(rbac.render(), ROOT)
+    stale = generated.stale(rbac.render(), ROOT)
     assert not stale, f"run `python -m kubedet.rbac` (make manifests): {[str(p) for p in stale]}"
     assert rbac.main(["--check", "--root", str(ROOT)]) == 0
 

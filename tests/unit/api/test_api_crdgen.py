@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubedet import crdgen
+from kubedet import crdgen, generated
 from kubedet.api.kinds import KINDS
 from kubedet.api.resource import KubedetObject
 from kubedet.api.trainingrun import FROZEN_SPEC_FIELDS, UNTYPED_SPEC_FIELDS
@@ -29,7 +29,7 @@ MAPS = {
 
 
 def test_generated_files_are_current() -> None:
-    stale = crdgen.stale(crdgen.render(Path("crds")), ROOT)
+    stale = generated.stale(crdgen.render(Path("crds")), ROOT)
     assert not stale, f"run `make manifests`: {[str(p) for p in stale]}"
 
 
