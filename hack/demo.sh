@@ -37,7 +37,7 @@ step "Starting the devcluster (a real API server, scheduler and controllers; kwo
 python3 hack/devcluster/devcluster.py up
 
 step "Installing kubedet: CRDs, roles, admission policies, the operator's namespace and identity"
-k apply --server-side --field-manager=kubedet-demo -k "$overlay" | sed 's/^/  /'
+k apply --server-side --force-conflicts --field-manager=kubedet-demo -k "$overlay" | sed 's/^/  /'
 crds=(datasets.kubedet.io trainedmodels.kubedet.io trainingruns.kubedet.io)
 k wait --for=condition=Established --timeout=60s "${crds[@]/#/crd/}"
 

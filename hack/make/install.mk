@@ -5,7 +5,8 @@
 
 OVERLAY ?= manifests/default
 KUBEDET_CRDS := datasets.kubedet.io trainedmodels.kubedet.io trainingruns.kubedet.io
-APPLY := $(KUBECTL) apply --server-side --field-manager=kubedet-install
+# The installer owns what it installs: it takes over fields an earlier apply (a test, a demo) set.
+APPLY := $(KUBECTL) apply --server-side --force-conflicts --field-manager=kubedet-install
 
 ##@ Install
 
