@@ -236,6 +236,31 @@ def _succeed(decision: Decision, run: TrainingRun, result: TrainerResult, now: d
     _finish(decision, run, Phase.SUCCEEDED, now)
 
 
+def _set_scheduled(
+    decision: Decision, run: TrainingRun, job_name: str, waiting_for_kueue: bool, now: datetime
+) -> None:
+    if waiting_for_kueue:
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            False,
+            Reason.QUEUED,
+            f"Job {job_name} waits for Kueue to admit it from queue {run.spec.queue_name}",
+            now,
+        )
+    else:
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            True,
+            Reason.JOB_CREATED,
+            f"Job {job_name} was created",
+            now,
+        )
+
+
 def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
     run = observed.run
     problem = validate(observed)
@@ -270,26 +295,9 @@ def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
     decision.status.start_time = decision.status.start_time or now
     decision.status.attempts = 0
     _set(decision, run, ConditionType.SUSPENDED, False, Reason.NOT_SUSPENDED, "the run is scheduled", now)
-    if run.spec.queue_name:
-        _set(
-            decision,
-            run,
-            ConditionType.SCHEDULED,
-            False,
-            Reason.QUEUED,
-            f"Job {decision.status.job_name} waits for Kueue to admit it from queue {run.spec.queue_name}",
-            now,
-        )
-    else:
-        _set(
-            decision,
-            run,
-            ConditionType.SCHEDULED,
-            True,
-            Reason.JOB_CREATED,
-            f"Job {decision.status.job_name} was created",
-            now,
-        )
+    _set_scheduled(
+        decision, run, str(decision.status.job_name), waiting_for_kueue=bool(run.spec.queue_name), now=now
+    )
 
 
 def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: datetime) -> None:
@@ -345,30 +353,14 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
         )
     else:
         _set(decision, run, ConditionType.SUSPENDED, False, Reason.NOT_SUSPENDED, "the run is scheduled", now)
-    if queued and job_suspended:
-        _set(
-            decision,
-            run,
-            ConditionType.SCHEDULED,
-            False,
-            Reason.QUEUED,
-            f"Job {job['metadata']['name']} waits for Kueue to admit it from queue {run.spec.queue_name}",
-            now,
-        )
-    else:
-        _set(
-            decision,
-            run,
-            ConditionType.SCHEDULED,
-            True,
-            Reason.JOB_CREATED,
-            f"Job {job['metadata']['name']} was created",
-            now,
-        )
+    _set_scheduled(
+        decision, run, job["metadata"]["name"], waiting_for_kueue=queued and job_suspended, now=now
+    )
     pull = podinfo.image_pull_failure(pods)
-    if pull and _pending_for(pods) < observed.image_pull_grace_seconds:
+    pending_for = _pending_for(pods, now)
+    if pull and pending_for < observed.image_pull_grace_seconds:
         # A registry hiccup heals by itself; a wrong image does not, and no further event will come.
-        decision.recheck_after = observed.image_pull_grace_seconds - _pending_for(pods) + 0.5
+        decision.recheck_after = observed.image_pull_grace_seconds - pending_for + 0.5
     elif pull:
         decision.actions.append(Action.DELETE_JOB)
         _fail(
@@ -442,7 +434,7 @@ def _pods_behind(
     return POD_EVENT_GRACE_SECONDS - since + 0.5 if since < POD_EVENT_GRACE_SECONDS else None
 
 
-def _pending_for(pods: list[dict[str, Any]]) -> float:
+def _pending_for(pods: list[dict[str, Any]], now: datetime) -> float:
     """Seconds the oldest pending pod has existed (0 when it is unknown)."""
     oldest = None
     for pod in pods:
@@ -452,7 +444,8 @@ def _pending_for(pods: list[dict[str, Any]]) -> float:
             oldest = stamp if oldest is None or stamp < oldest else oldest
     if oldest is None:
         return 0.0
-    return (datetime.now(oldest.tzinfo) - oldest).total_seconds()
+    # The decision's clock, not the wall clock: decide() stays a pure function of its inputs.
+    return (now - oldest).total_seconds()
 
 
 def only_settling(old: TrainingRunStatus | None, decision: Decision) -> bool:
