@@ -16,8 +16,27 @@ from kubedet_trainer.progress_api import RunStatusReporter
 pytestmark = pytest.mark.integration
 
 
-def reporter_for(cluster: Devcluster, namespace: str, run: str, as_account: str) -> RunStatusReporter:
-    token = cluster.kubectl("create", "token", as_account, "-n", namespace).stdout.strip()
+def trainer_pod(cluster: Devcluster, namespace: str, run: str) -> dict[str, str]:
+    pods = json.loads(
+        cluster.kubectl(
+            "get", "pods", "-n", namespace, "-l", f"kubedet.io/training-run={run}", "-o", "json"
+        ).stdout
+    )["items"]
+    assert len(pods) == 1, pods
+    return {"name": pods[0]["metadata"]["name"], "uid": pods[0]["metadata"]["uid"]}
+
+
+def pod_token(cluster: Devcluster, namespace: str, account: str, pod: dict[str, str] | None) -> str:
+    """The token a kubelet mounts into the pod (bound to it, so the API server knows the pod's name);
+    kwok runs no kubelet, so the test asks for the same through the TokenRequest API."""
+    command = ["create", "token", account, "-n", namespace]
+    if pod is not None:
+        command += ["--bound-object-kind", "Pod", "--bound-object-name", pod["name"]]
+        command += ["--bound-object-uid", pod["uid"]]
+    return cluster.kubectl(*command).stdout.strip()
+
+
+def reporter_for(cluster: Devcluster, namespace: str, run: str, token: str) -> RunStatusReporter:
     config = json.loads(cluster.kubeconfig.read_text())
     server = config["clusters"][0]["cluster"]["server"]
     context = ssl.create_default_context(cafile=config["clusters"][0]["cluster"]["certificate-authority"])
@@ -40,7 +59,8 @@ def test_trainer_patches_its_own_progress_and_nothing_else(
     job = get(devcluster, namespace, "job", run["status"]["jobName"])
     account = job["spec"]["template"]["spec"]["serviceAccountName"]
 
-    mine = reporter_for(devcluster, namespace, "mine", account)
+    token = pod_token(devcluster, namespace, account, trainer_pod(devcluster, namespace, "mine"))
+    mine = reporter_for(devcluster, namespace, "mine", token)
     event = {
         "kind": "progress",
         "phase": "epoch",
@@ -65,10 +85,40 @@ def test_trainer_patches_its_own_progress_and_nothing_else(
     table = devcluster.kubectl("get", "tr", "mine", "-n", namespace).stdout
     assert "67" in table and "0.41" in table
 
-    intruder = reporter_for(devcluster, namespace, "other", account)
+    # One ServiceAccount serves every trainer of the namespace; the admission policy tells them apart.
+    assert (
+        account
+        == get(
+            devcluster,
+            namespace,
+            "job",
+            get(devcluster, namespace, "trainingrun", "other")["status"]["jobName"],
+        )["spec"]["template"]["spec"]["serviceAccountName"]
+    )
+    intruder = reporter_for(devcluster, namespace, "other", token)
     intruder.report(event)
     assert intruder.sent == 0 and intruder.failures == 1, "a trainer must not write another run's status"
     assert "progress" not in get(devcluster, namespace, "trainingrun", "other")["status"]
+    unbound = reporter_for(devcluster, namespace, "mine", pod_token(devcluster, namespace, account, None))
+    unbound.report({**event, "epoch": 3})
+    assert unbound.sent == 0 and unbound.failures == 1, "a token not bound to the run's pod must be refused"
+
+    # Only status.progress: the phase, the conditions and the rest are the operator's.
+    forged = devcluster.kubectl(
+        "patch",
+        "trainingrun",
+        "mine",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"phase":"Succeeded"}}',
+        f"--token={token}",
+        check=False,
+    )
+    assert forged.returncode != 0 and "may change status.progress only" in forged.stderr, forged.stderr
+    assert get(devcluster, namespace, "trainingrun", "mine")["status"]["phase"] == "Running"
 
     # The operator's own status writes keep the trainer's progress (merge patches of disjoint fields).
     devcluster.kubectl(

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from kubedet import claim_policies, generated, rbac, roles
-from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders.rbac import build_trainer_role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,12 +70,7 @@ def documents(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
 def shipped_roles() -> list[dict[str, Any]]:
     """Every Role and ClusterRole kubedet ships or creates: the manifests and the trainer's Role."""
     found = [doc for _, doc in documents(RBAC_DIR) if doc["kind"] in ("Role", "ClusterRole")]
-    run = TrainingRun.model_validate({
-        "apiVersion": "kubedet.io/v1alpha1", "kind": "TrainingRun",
-        "metadata": {"name": "r", "namespace": "ns", "uid": "0b0b0b0b-0000-0000-0000-000000000000"},
-        "spec": {"datasetRef": {"name": "d"}, "baseModelRef": {"name": "m"}},
-    })
-    return [*found, build_trainer_role(run)]
+    return [*found, build_trainer_role("ns")]
 
 
 def forbidden_grants(role: dict[str, Any]) -> list[str]:

@@ -124,6 +124,7 @@ class Annotation(StrEnum):
     SPEC_HASH = "kubedet.io/spec-hash"
     ATTEMPT = "kubedet.io/attempt"
     OUTPUT_URI = "kubedet.io/output-uri"
+    RUN_SPEC = "kubedet.io/run-spec"
 
 
 MANAGED_BY = "kubedet"

@@ -1,10 +1,15 @@
-"""The training Job: one pod per node running the trainer image with the run spec mounted."""
+"""The training Job: one pod per node running the trainer image with the run spec mounted.
+
+The run spec rides in an annotation of the pod template and reaches the trainer as a file through a
+downward API volume: it is immutable with the Job, and costs no object (and no API write) of its own.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubedet.api.constants import Label
+from kubedet.api.constants import Annotation, Label
+from kubedet.api.run_admission import TRAINER_SERVICE_ACCOUNT
 from kubedet.api.runspec import EXIT_USER_ERROR, RunSpec
 from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders import naming
@@ -15,7 +20,7 @@ from kubedet.builders.pod import (
     claim_volumes,
     secret_env,
 )
-from kubedet.builders.runspec import RUNSPEC_KEY
+from kubedet.builders.runspec import RUNSPEC_KEY, run_spec_annotation
 from kubedet.config import OperatorConfig
 
 TRAINER_CONTAINER = "trainer"
@@ -88,6 +93,7 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
         **labels,
     }
     pod_annotations: dict[str, str] = dict(spec.pod_metadata.annotations or {}) if spec.pod_metadata else {}
+    pod_annotations[Annotation.RUN_SPEC] = run_spec_annotation(run_spec)
     dataset = run_spec.dataset.spec
     volumes, mounts = claim_volumes(
         read_only=[dataset.source.uri, run_spec.base_model.checkpoint_uri, run_spec.base_model.config],
@@ -97,9 +103,13 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
     volumes += [
         {
             "name": "runspec",
-            "configMap": {
-                "name": naming.runspec_configmap_name(run.name),
-                "items": [{"key": RUNSPEC_KEY, "path": RUNSPEC_KEY}],
+            "downwardAPI": {
+                "items": [
+                    {
+                        "path": RUNSPEC_KEY,
+                        "fieldRef": {"fieldPath": f"metadata.annotations['{Annotation.RUN_SPEC}']"},
+                    }
+                ]
             },
         },
         {"name": "workspace", "emptyDir": {}},
@@ -152,7 +162,7 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
         "enableServiceLinks": False,
     }
     if config.progress_reports:
-        pod_spec["serviceAccountName"] = naming.trainer_service_account_name(run.name)
+        pod_spec["serviceAccountName"] = TRAINER_SERVICE_ACCOUNT
         pod_spec["automountServiceAccountToken"] = True
     else:
         pod_spec["automountServiceAccountToken"] = False

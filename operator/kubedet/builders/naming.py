@@ -22,16 +22,8 @@ def job_name(run_name: str) -> str:
     return _fit(run_name, "train", limit=52)
 
 
-def runspec_configmap_name(run_name: str) -> str:
-    return _fit(run_name, "spec", limit=253)
-
-
 def error_configmap_name(run_name: str) -> str:
     return _fit(run_name, "error", limit=253)
-
-
-def trainer_service_account_name(run_name: str) -> str:
-    return _fit(run_name, "trainer", limit=253)
 
 
 def workers_service_name(run_name: str) -> str:

@@ -1,51 +1,60 @@
-"""The trainer's identity: a ServiceAccount that may patch the status of its own run and nothing else."""
+"""The trainer's identity: one ServiceAccount per namespace whose Role may patch TrainingRun statuses.
+
+The admission policy `trainingruns-trainer-progress` (kubedet.api.run_admission) narrows that grant
+to the run whose Job started the pod and to `status.progress`, so the namespace-wide Role gives a
+trainer no more than the per-run Role it replaces, at three objects per namespace instead of three
+per run (RBAC writes are the slowest the API server takes: each is checked for escalation).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kubedet import GROUP
+from kubedet.api.constants import MANAGED_BY, Label
+from kubedet.api.run_admission import TRAINER_SERVICE_ACCOUNT
 from kubedet.api.trainingrun import TrainingRun
-from kubedet.builders import naming
-from kubedet.builders.meta import object_meta, run_labels
+from kubedet.builders.meta import object_meta
+
+COMPONENT = "trainer-identity"
 
 
-def build_trainer_service_account(run: TrainingRun) -> dict[str, Any]:
+def _meta(namespace: str) -> dict[str, Any]:
+    labels: dict[str, str] = {Label.COMPONENT: COMPONENT, Label.MANAGED_BY: MANAGED_BY}
+    # No owner: the identity serves every run of the namespace and lives as long as it does.
+    return object_meta(TRAINER_SERVICE_ACCOUNT, namespace, labels, None)
+
+
+def build_trainer_service_account(namespace: str) -> dict[str, Any]:
+    # The token reaches a pod only through the pod's own automount, which the Job asks for.
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": object_meta(
-            naming.trainer_service_account_name(run.name), run.namespace, run_labels(run, "trainer"), run
-        ),
+        "metadata": _meta(namespace),
         "automountServiceAccountToken": False,
     }
 
 
-def build_trainer_role(run: TrainingRun) -> dict[str, Any]:
+def build_trainer_role(namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": object_meta(
-            naming.trainer_service_account_name(run.name), run.namespace, run_labels(run, "trainer"), run
-        ),
-        # resourceNames pins the grant to this one run: a trainer can never touch another run.
+        "metadata": _meta(namespace),
         "rules": [
             {
                 "apiGroups": [GROUP],
-                "resources": ["trainingruns/status"],
+                "resources": [f"{TrainingRun.NAMES.plural}/status"],
                 "verbs": ["get", "patch"],
-                "resourceNames": [run.name],
             }
         ],
     }
 
 
-def build_trainer_role_binding(run: TrainingRun) -> dict[str, Any]:
-    name = naming.trainer_service_account_name(run.name)
+def build_trainer_role_binding(namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": object_meta(name, run.namespace, run_labels(run, "trainer"), run),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": run.namespace}],
+        "metadata": _meta(namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TRAINER_SERVICE_ACCOUNT},
+        "subjects": [{"kind": "ServiceAccount", "name": TRAINER_SERVICE_ACCOUNT, "namespace": namespace}],
     }

@@ -175,13 +175,26 @@ def _set(
     # (Succeeded, Failed, Running: TrainingSucceeded); the first, most telling message is the story,
     # the other two would be two more API writes per run saying it again.
     repeated = any(queued_reason == str(reason) for _, queued_reason, _ in decision.events)
-    if before.get(kind) != (after.status, after.reason) and not repeated:
-        event_type = (
-            "Warning"
-            if (kind == ConditionType.FAILED and ok) or (not ok and kind in (ConditionType.VALIDATED,))
-            else "Normal"
-        )
-        decision.events.append((event_type, str(reason), message))
+    previous = before.get(kind)
+    if previous != (after.status, after.reason) and not repeated and worth_an_event(kind, ok, previous):
+        warning = (kind == ConditionType.FAILED and ok) or (kind == ConditionType.VALIDATED and not ok)
+        decision.events.append(("Warning" if warning else "Normal", str(reason), message))
+
+
+def worth_an_event(kind: ConditionType, ok: bool, previous: tuple[str, str] | None) -> bool:
+    """Events tell what `kubectl describe` readers want: what the operator did (a Job, a model),
+    what went wrong, and what a user changed (suspend, resume). Conditions that confirm the expected
+    (validated, not suspended, pod running, not failed) stay in the status only: each Event is an API
+    write, and they were most of the operator's writes per run."""
+    if kind in (ConditionType.SCHEDULED, ConditionType.FAILED, ConditionType.SUCCEEDED):
+        return ok or kind == ConditionType.SCHEDULED
+    if kind == ConditionType.VALIDATED:
+        # A problem, or the end of one: the run goes on after waiting.
+        return not ok or (previous is not None and previous[0] == "False")
+    if kind == ConditionType.SUSPENDED:
+        # A pause, or a resume.
+        return ok or (previous is not None and previous[0] == "True")
+    return False
 
 
 def _finish(decision: Decision, run: TrainingRun, phase: Phase, now: datetime) -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from kubedet.api.dataset import Dataset
 from kubedet.api.runspec import BaseModelSpec, RunDataset, RunReference, RunSpec
 from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import TrainingRun
-from kubedet.builders import naming
-from kubedet.builders.meta import object_meta, run_labels
 from kubedet.config import OperatorConfig
 
 RUNSPEC_KEY = "runspec.json"
@@ -43,14 +40,6 @@ def build_run_spec(
     )
 
 
-def build_runspec_configmap(run: TrainingRun, run_spec: RunSpec) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": object_meta(
-            naming.runspec_configmap_name(run.name), run.namespace, run_labels(run, "runspec"), run
-        ),
-        "data": {RUNSPEC_KEY: json.dumps(run_spec.to_wire(), indent=2, sort_keys=True)},
-        # The trainer's input must not change under a running Job.
-        "immutable": True,
-    }
+def run_spec_annotation(run_spec: RunSpec) -> str:
+    """The run spec as the Job's pod template carries it (see builders/job.py): compact JSON."""
+    return json.dumps(run_spec.to_wire(), separators=(",", ":"), sort_keys=True)

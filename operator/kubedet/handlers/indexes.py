@@ -9,17 +9,23 @@ from typing import Any
 import kopf
 
 from kubedet import GROUP, VERSION
-from kubedet.api.constants import Label
+from kubedet.api.constants import Annotation, Label
 
 Key = tuple[str, str]
+# Copies of whole objects that no handler reads: a pod's run spec, and kubectl's last-applied copy.
+UNREAD_ANNOTATIONS = frozenset({Annotation.RUN_SPEC, "kubectl.kubernetes.io/last-applied-configuration"})
 
 
 def slim(body: Mapping[str, Any], *keep: str) -> dict[str, Any]:
     """The parts of an object the handlers read: its metadata without managedFields (kilobytes per
     object that no handler reads) and the top-level fields named in `keep`. The indexes hold one
     copy per run, Job and pod for the operator's lifetime; at a thousand runs the unused parts
-    (a Job's pod template, a pod's spec) were most of the operator's memory."""
+    (a Job's pod template, a pod's spec, copies of the object in annotations) were most of the
+    operator's memory."""
     metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = metadata.get("annotations")
+    if annotations and not UNREAD_ANNOTATIONS.isdisjoint(annotations):
+        metadata["annotations"] = {k: v for k, v in annotations.items() if k not in UNREAD_ANNOTATIONS}
     return {"metadata": metadata, **{k: body[k] for k in keep if k in body}}
 
 

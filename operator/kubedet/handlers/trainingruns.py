@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -24,11 +23,6 @@ from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders import naming
 from kubedet.builders.errors import LOG_TAIL_LINES, build_error_configmap
 from kubedet.builders.job import build_training_job, build_workers_service
-from kubedet.builders.rbac import (
-    build_trainer_role,
-    build_trainer_role_binding,
-    build_trainer_service_account,
-)
 from kubedet.builders.run_state import (
     Action,
     Decision,
@@ -38,9 +32,9 @@ from kubedet.builders.run_state import (
     only_settling,
     pods_behind,
 )
-from kubedet.builders.runspec import build_run_spec, build_runspec_configmap
+from kubedet.builders.runspec import build_run_spec
 from kubedet.builders.trainedmodel import build_trained_model, model_status, trained_model_status
-from kubedet.handlers import cleanup, kube, metrics, retry
+from kubedet.handlers import cleanup, identity, kube, metrics, retry
 from kubedet.handlers.indexes import OBJECT_FIELDS, all_of, one, slim
 from kubedet.handlers.settings import current_config
 
@@ -137,27 +131,16 @@ def _create_job(run: TrainingRun, observed: Observed) -> None:
     run_spec = build_run_spec(run, observed.dataset, observed.base_model, config)
     c = kube.clients()
     ns = run.namespace
-    first: list[tuple[Callable[..., Any], dict[str, Any]]] = [
-        (c.core.create_namespaced_config_map, build_runspec_configmap(run, run_spec))
-    ]
-    then: list[tuple[Callable[..., Any], dict[str, Any]]] = []
     if config.progress_reports:
-        first += [
-            (c.core.create_namespaced_service_account, build_trainer_service_account(run)),
-            (c.rbac.create_namespaced_role, build_trainer_role(run)),
-        ]
-        # The API server refuses (404) a RoleBinding to a Role that does not exist yet.
-        then.append((c.rbac.create_namespaced_role_binding, build_trainer_role_binding(run)))
-    if run.spec.resources.nodes > 1:
-        first.append((c.core.create_namespaced_service, build_workers_service(run)))
+        # The Job's pods are refused while their ServiceAccount does not exist.
+        identity.ensure(ns)
     job = build_training_job(run, run_spec, config)
-    # Two round trips instead of five: what the pods need first (they are refused while their
-    # ServiceAccount does not exist), then the Job with the binding its trainer needs only once it runs.
-    kube.run_all(*(partial(kube.create_if_absent, create, ns, body) for create, body in first))
-    created = kube.run_all(
-        partial(kube.create_if_absent, c.batch.create_namespaced_job, ns, job),
-        *(partial(kube.create_if_absent, create, ns, body) for create, body in then),
-    )
+    calls = [partial(kube.create_if_absent, c.batch.create_namespaced_job, ns, job)]
+    if run.spec.resources.nodes > 1:
+        calls.append(
+            partial(kube.create_if_absent, c.core.create_namespaced_service, ns, build_workers_service(run))
+        )
+    created = kube.run_all(*calls)
     if created[0]:
         metrics.JOBS_CREATED.inc()
     sent = {"metadata": job["metadata"], "spec": {"suspend": job["spec"].get("suspend")}}

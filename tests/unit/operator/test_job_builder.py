@@ -6,6 +6,8 @@ import json
 
 from tests.unit.operator import fixtures as f
 
+from kubedet.api.constants import Annotation
+from kubedet.api.run_admission import TRAINER_SERVICE_ACCOUNT
 from kubedet.api.runspec import EXIT_USER_ERROR, RunSpec
 from kubedet.builders import naming
 from kubedet.builders.job import build_training_job, build_workers_service
@@ -14,7 +16,7 @@ from kubedet.builders.rbac import (
     build_trainer_role_binding,
     build_trainer_service_account,
 )
-from kubedet.builders.runspec import RUNSPEC_KEY, build_run_spec, build_runspec_configmap, output_uri
+from kubedet.builders.runspec import build_run_spec, output_uri
 from kubedet.config import OperatorConfig
 
 CONFIG = OperatorConfig(trainer_image="registry.example/kubedet/trainer:1", artifact_store_uri="pvc://store")
@@ -96,7 +98,8 @@ def test_pod_metadata_is_copied_but_kubedet_labels_win() -> None:
     template = job["spec"]["template"]["metadata"]
     assert template["labels"]["cost-center"] == "ml"
     assert template["labels"]["kubedet.io/training-run"] == "run-1"
-    assert template["annotations"] == {"sidecar.istio.io/inject": "false"}
+    assert template["annotations"]["sidecar.istio.io/inject"] == "false"
+    assert set(template["annotations"]) == {"sidecar.istio.io/inject", Annotation.RUN_SPEC}
 
 
 def test_s3_credentials_come_from_the_secret_not_the_spec() -> None:
@@ -115,9 +118,7 @@ def test_progress_service_account_is_optional() -> None:
     ]["spec"]
     assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod
     _, job = job_for()
-    assert job["spec"]["template"]["spec"]["serviceAccountName"] == naming.trainer_service_account_name(
-        "run-1"
-    )
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == TRAINER_SERVICE_ACCOUNT
 
 
 def test_multi_node_job_is_indexed_with_rendezvous_env() -> None:
@@ -130,30 +131,47 @@ def test_multi_node_job_is_indexed_with_rendezvous_env() -> None:
     assert service["spec"]["clusterIP"] == "None" and service["metadata"]["name"] == "run-1-workers"
 
 
-def test_run_spec_configmap_round_trips_through_the_trainer_model() -> None:
+def test_run_spec_reaches_the_trainer_as_a_file_from_the_pod_annotation() -> None:
     run = f.run(
         hyperparameters={"epochs": 7, "batchSize": 4}, cfgOptions={"optim_wrapper.clip_grad.max_norm": 10}
     )
-    configmap = build_runspec_configmap(run, build_run_spec(run, f.dataset(), f.model(), CONFIG))
-    spec = RunSpec.model_validate_json(configmap["data"][RUNSPEC_KEY])
+    job = build_training_job(run, build_run_spec(run, f.dataset(), f.model(), CONFIG), CONFIG)
+    template = job["spec"]["template"]
+    spec = RunSpec.model_validate_json(template["metadata"]["annotations"][Annotation.RUN_SPEC])
     assert spec.hyperparameters.epochs == 7 and spec.hyperparameters.batch_size == 4
     assert spec.dataset.spec.classes == ["circle", "square"]
     assert spec.base_model.checkpoint_uri == "pvc://models/rtmdet.pth"
     assert spec.output_uri == output_uri(run, CONFIG) == "pvc://store/team-a/run-1-0f1e2d3c"
-    assert configmap["immutable"] is True
+    volume = next(v for v in template["spec"]["volumes"] if v["name"] == "runspec")
+    item = volume["downwardAPI"]["items"][0]
+    assert item["fieldRef"]["fieldPath"] == f"metadata.annotations['{Annotation.RUN_SPEC}']"
+    container = template["spec"]["containers"][0]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "runspec")
+    assert container["args"][container["args"].index("--spec") + 1] == f"{mount['mountPath']}/{item['path']}"
+    assert mount["readOnly"] is True
 
 
-def test_trainer_role_is_limited_to_its_own_run() -> None:
-    run = f.run()
-    rule = build_trainer_role(run)["rules"][0]
-    assert rule == {
-        "apiGroups": ["kubedet.io"],
-        "resources": ["trainingruns/status"],
-        "verbs": ["get", "patch"],
-        "resourceNames": ["run-1"],
-    }
-    binding = build_trainer_role_binding(run)
-    assert binding["subjects"][0]["name"] == build_trainer_service_account(run)["metadata"]["name"]
+def test_users_pod_annotations_cannot_replace_the_run_spec() -> None:
+    run = f.run(podMetadata={"annotations": {Annotation.RUN_SPEC: "{}", "team": "a"}})
+    job = build_training_job(run, build_run_spec(run, f.dataset(), f.model(), CONFIG), CONFIG)
+    annotations = job["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["team"] == "a" and RunSpec.model_validate_json(annotations[Annotation.RUN_SPEC])
+
+
+def test_trainer_identity_is_one_per_namespace_and_may_only_patch_run_status() -> None:
+    role = build_trainer_role("team-a")
+    assert role["rules"] == [
+        {"apiGroups": ["kubedet.io"], "resources": ["trainingruns/status"], "verbs": ["get", "patch"]}
+    ]
+    account = build_trainer_service_account("team-a")
+    binding = build_trainer_role_binding("team-a")
+    assert account["metadata"]["name"] == role["metadata"]["name"] == TRAINER_SERVICE_ACCOUNT
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": TRAINER_SERVICE_ACCOUNT, "namespace": "team-a"}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert all("ownerReferences" not in o["metadata"] for o in (account, role, binding))
+    # The per-run narrowing is the admission policy's (tests/unit/test_run_admission.py).
 
 
 def test_long_names_stay_within_limits() -> None:

@@ -185,3 +185,47 @@ def test_same_observation_twice_changes_nothing_the_second_time() -> None:
     run = f.run().model_copy(update={"status": first.status})
     second = decide(observed(run=run, job=f.job(active=1), pods=[f.pod("Running")]), f.NOW)
     assert second.status == first.status and second.events == [] and second.actions == []
+
+
+def _walk(*steps):  # type: ignore[no-untyped-def]
+    """decide() over a sequence of observations, each seeing the status the previous one wrote; the
+    Events of each step."""
+    run, events = f.run(), []
+    for step in steps:
+        seen = observed(**({"run": run} | step(run)))
+        decision = decide(seen, f.NOW)
+        run = seen.run.model_copy(update={"status": decision.status})
+        events.append([reason for _, reason, _ in decision.events])
+    return events
+
+
+def test_a_happy_run_posts_two_events_what_was_done_and_how_it_ended() -> None:
+    result = messages.trainer_result("run-1")
+    done = f.pod("Succeeded", terminated={"exitCode": 0, "reason": "Completed", "message": result})
+    events = _walk(
+        lambda run: {},
+        lambda run: {"job": f.job(active=1), "pods": [f.pod("Pending")]},
+        lambda run: {"job": f.job(active=1), "pods": [f.pod("Running")]},
+        lambda run: {"job": f.job([{"type": "Complete", "status": "True"}]), "pods": [done]},
+    )
+    assert events == [["JobCreated"], [], [], ["TrainingSucceeded"]]
+
+
+def test_waiting_and_pausing_post_events_at_both_ends() -> None:
+    events = _walk(
+        lambda run: {"dataset": None},
+        lambda run: {},
+        lambda run: {
+            "job": f.job(active=1),
+            "run": f.run(suspend=True).model_copy(update={"status": run.status}),
+        },
+        lambda run: {
+            "job": f.job(suspend=True, active=1),
+            "pods": [f.pod("Running")],
+            "run": f.run().model_copy(update={"status": run.status}),
+        },
+    )
+    assert events[0] == ["DatasetNotFound"]
+    assert events[1] == ["Validated", "JobCreated"]
+    assert events[2] == ["Suspended"]
+    assert events[3] == ["NotSuspended"]
