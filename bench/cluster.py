@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
-from tests.devcluster import Devcluster, wait_for
+from tests.devcluster import Devcluster, install_kubedet_api, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVCLUSTER = ROOT / "hack" / "devcluster" / "devcluster.py"
@@ -40,9 +40,7 @@ def down() -> None:
 
 
 def install_crds(cluster: Devcluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    names = [p.name.removesuffix(".yaml") for p in sorted((ROOT / "crds").glob("*.yaml"))]
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", *names)
+    install_kubedet_api(cluster)
 
 
 def admin_client(cluster: Devcluster, connections: int) -> client.ApiClient:

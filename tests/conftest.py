@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ for path in (ROOT / "operator", ROOT / "trainer_image", ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from tests.devcluster import Devcluster, ensure_devcluster, wait_for  # noqa: E402
+from tests.devcluster import Devcluster, ensure_devcluster, install_kubedet_api, wait_for  # noqa: E402
 from tests.operator_process import OperatorProcess, install_operator_identity  # noqa: E402
 
 
@@ -27,22 +26,8 @@ def devcluster() -> Devcluster:
 
 @pytest.fixture(scope="session")
 def kubedet_crds(devcluster: Devcluster) -> list[str]:
-    """Apply crds/ and wait until every CRD is Established."""
-    devcluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    names = [p.name.removesuffix(".yaml") for p in sorted((ROOT / "crds").glob("*.yaml"))]
-
-    def established() -> bool:
-        items = json.loads(devcluster.kubectl("get", "crd", *names, "-o", "json").stdout)["items"]
-        return all(
-            any(
-                c["type"] == "Established" and c["status"] == "True"
-                for c in item.get("status", {}).get("conditions", [])
-            )
-            for item in items
-        )
-
-    wait_for(established, timeout=60, message="kubedet CRDs to be Established")
-    return names
+    """The CRDs and admission policies, as `make install` applies them; the CRDs Established."""
+    return install_kubedet_api(devcluster)
 
 
 @pytest.fixture

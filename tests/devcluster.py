@@ -85,3 +85,18 @@ def ensure_devcluster() -> Devcluster:
         stdout=subprocess.DEVNULL,
     )
     return Devcluster(kubeconfig=state / "kubeconfig")
+
+
+# What `make install` puts in front of the operator: the CRDs, then the admission policies that
+# check (cfgOptions, claims, the trainer's progress reports) and complete (the run finalizer) the
+# objects. Behaviour tests need the policies as much as the CRDs.
+API_KUSTOMIZATIONS = ("manifests/crd", "manifests/policies")
+
+
+def install_kubedet_api(cluster: Devcluster, timeout: float = 60) -> list[str]:
+    """Apply the CRDs and the admission policies; wait until every CRD is Established. The CRD names."""
+    for folder in API_KUSTOMIZATIONS:
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(ROOT / folder))
+    names = [p.name.removesuffix(".yaml") for p in sorted((ROOT / "crds").glob("*.yaml"))]
+    cluster.kubectl("wait", "--for=condition=Established", f"--timeout={timeout:.0f}s", "crd", *names)
+    return names
