@@ -3,23 +3,39 @@
 - local paths (absolute or relative) are used in place;
 - `pvc://<claim>/<path>` is `<root>/<claim>/<path>` where the claim is mounted (root `/mnt/pvc`, or env
   KUBEDET_PVC_ROOT) and is used in place too;
-- `s3://` and `https://` go through fsspec, imported only when such a URI is met, and are copied into the
-  work directory.
+- `s3://` and `https://` go through fsspec (s3fs, and aiohttp for https), imported only when such a URI is
+  met, and are copied into the work directory.
 Every path is resolved (symlinks included) and must stay inside the root it was given against.
+
+Remote settings come from the environment (the pod's: a Dataset's or output's Secret arrives by envFrom):
+- s3://: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; AWS_ENDPOINT_URL_S3 or
+  AWS_ENDPOINT_URL for a store that is not AWS (MinIO, Ceph; path-style addressing); AWS_REGION or
+  AWS_DEFAULT_REGION; AWS_CA_BUNDLE for an endpoint whose certificate a private CA signed. Unset keys
+  leave botocore's own chain (web identity, instance profile) in charge; its retries follow
+  AWS_MAX_ATTEMPTS and AWS_RETRY_MODE.
+- https://: read-only, no credentials; SSL_CERT_FILE names the CA bundle for a private CA.
+Failures become StorageUnavailable (ConfigInvalid for a write to https://) naming the URI and what to check;
+no credential value ever appears in a message.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kubedet_trainer.errors import DatasetInvalid, StorageUnavailable
+from kubedet_trainer.errors import ConfigInvalid, DatasetInvalid, StorageUnavailable
 
 DEFAULT_PVC_ROOT = "/mnt/pvc"
 REMOTE_SCHEMES = ("s3://", "https://")
+SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+S3_CREDENTIALS_HINT = (
+    "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the Secret named by secretRef "
+    "(and AWS_ENDPOINT_URL for a store that is not AWS), and that the key may use this bucket"
+)
 
 
 class PathEscapesRoot(DatasetInvalid):
@@ -50,7 +66,10 @@ class Storage:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
+        self.environ = env
         self.pvc_root = Path(env.get("KUBEDET_PVC_ROOT", DEFAULT_PVC_ROOT))
+        self._filesystems: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     @staticmethod
     def is_remote(uri: str) -> bool:
@@ -89,12 +108,23 @@ class Storage:
         """Copy a remote file or folder to target, which appears only once complete."""
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
-        self._remote(uri, lambda fs, path: fs.get(path, str(partial), recursive=fs.isdir(path)))
+        # A leftover of an interrupted copy: a folder copied onto an existing folder would land inside it.
+        if partial.is_dir():
+            shutil.rmtree(partial)
+        partial.unlink(missing_ok=True)
+
+        def get(fs: Any, path: str) -> None:
+            # An https:// URL is always a file (listing one would download and parse it as a page).
+            folder = uri.startswith("s3://") and fs.isdir(path)
+            fs.get(path, str(partial), recursive=folder)
+
+        self._remote(uri, get)
         partial.rename(target)
 
     def put(self, local: Path, uri: str) -> None:
         """Copy a local file to uri; it appears there whole or not at all."""
         if self.is_remote(uri):
+            self._refuse_read_only(uri)
             # Object stores publish an object only when its upload completes.
             self._remote(uri, lambda fs, path: fs.put_file(str(local), path))
             return
@@ -110,6 +140,7 @@ class Storage:
     def remove(self, uri: str) -> None:
         """Delete a file or folder at uri if it exists."""
         if self.is_remote(uri):
+            self._refuse_read_only(uri)
             self._remote(uri, lambda fs, path: fs.rm(path, recursive=True) if fs.exists(path) else None)
             return
         path = self.local_path(uri)
@@ -118,16 +149,149 @@ class Storage:
         elif path.exists():
             path.unlink()
 
+    @staticmethod
+    def _refuse_read_only(uri: str) -> None:
+        if uri.startswith("https://"):
+            raise ConfigInvalid(
+                f"cannot write to {uri}: https:// is read-only; give an s3:// or pvc:// output"
+            )
+
+    def s3_options(self) -> dict[str, Any]:
+        """S3FileSystem arguments from the environment; unset values are left to botocore's defaults."""
+        env = self.environ
+        options: dict[str, Any] = {"use_listings_cache": False}
+        client: dict[str, Any] = {}
+        for variable, option in (
+            ("AWS_ACCESS_KEY_ID", "key"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ):
+            if env.get(variable):
+                options[option] = env[variable]
+        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            options["endpoint_url"] = endpoint
+            # MinIO and most self-hosted stores serve buckets as paths, not as host names.
+            options["config_kwargs"] = {"s3": {"addressing_style": "path"}}
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region:
+            client["region_name"] = region
+        if env.get("AWS_CA_BUNDLE"):
+            client["verify"] = env["AWS_CA_BUNDLE"]
+        if client:
+            options["client_kwargs"] = client
+        return options
+
+    def https_options(self) -> dict[str, Any]:
+        """HTTPFileSystem arguments: SSL_CERT_FILE as the CA bundle when set.
+
+        Passed explicitly: aiohttp reads SSL_CERT_FILE only once, when it is imported."""
+        cafile = self.environ.get("SSL_CERT_FILE")
+        if not cafile:
+            return {}
+        import ssl
+
+        return {"ssl": ssl.create_default_context(cafile=cafile)}
+
+    def _filesystem(self, uri: str) -> tuple[Any, str]:
+        protocol = "s3" if uri.startswith("s3://") else "https"
+        with self._lock:
+            fs = self._filesystems.get(protocol)
+            if fs is None:
+                import fsspec  # imported here so local-only runs never need it
+
+                options = self.s3_options() if protocol == "s3" else self.https_options()
+                fs = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
+                self._filesystems[protocol] = fs
+        return fs, fs._strip_protocol(uri)
+
     def _remote(self, uri: str, action: Any) -> Any:
         try:
-            import fsspec  # imported here so local-only runs never need it
-
-            fs, path = fsspec.core.url_to_fs(uri)
+            fs, path = self._filesystem(uri)
             return action(fs, path)
-        except FileNotFoundError as error:
-            raise StorageUnavailable(f"{uri} does not exist") from error
-        except (OSError, ImportError, ValueError) as error:
-            raise StorageUnavailable(f"cannot reach {uri}: {error}") from error
+        except Exception as error:
+            failure = self._explain(uri, error)
+            if failure is None:
+                raise
+            raise failure from error
+
+    def _explain(self, uri: str, error: Exception) -> StorageUnavailable | None:
+        """The StorageUnavailable for a failed remote operation, or None for an error of another kind."""
+        s3 = uri.startswith("s3://")
+        detail = _detail(error)
+        kind = type(error).__name__
+        endpoint = (
+            (self.environ.get("AWS_ENDPOINT_URL_S3") or self.environ.get("AWS_ENDPOINT_URL")) if s3 else None
+        )
+        where = f" at {endpoint}" if endpoint else ""
+        message: str | None = None
+        if isinstance(error, ImportError):
+            message = f"cannot read {uri}: {detail}; the trainer image lacks the package for this scheme"
+        elif isinstance(error, FileNotFoundError):
+            message = f"{uri} does not exist ({detail}); check the bucket and path in the spec"
+            if not s3:
+                message = f"{uri} does not exist (HTTP 404); check the URL in the spec"
+        elif isinstance(error, PermissionError):
+            hint = S3_CREDENTIALS_HINT if s3 else "kubedet sends no credentials to https://; use s3:// for it"
+            message = f"access to {uri}{where} was refused ({detail}); {hint}"
+        elif kind in ("NoCredentialsError", "PartialCredentialsError"):
+            message = (
+                f"no credentials for {uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in a Secret "
+                "and name it in secretRef"
+            )
+        elif _is_tls_failure(error):
+            bundle = "AWS_CA_BUNDLE" if s3 else "SSL_CERT_FILE"
+            message = (
+                f"cannot reach {uri}{where}: its TLS certificate was not accepted ({detail}); "
+                f"if a private CA signed it, set {bundle} to that CA's bundle"
+            )
+        elif _is_http_status(error):
+            message = f"{uri} answered {detail}; check the URL and that the server serves it"
+        elif isinstance(error, (OSError, ValueError)) or _from_client_library(error):
+            check = "AWS_ENDPOINT_URL and the network" if s3 else "the URL and the network"
+            message = f"cannot reach {uri}{where} ({detail}); check {check}"
+        if message is None:
+            return None
+        return StorageUnavailable(self._redact(message))
+
+    def _redact(self, message: str) -> str:
+        """The message without any credential value the environment holds (a store could echo one)."""
+        for variable in SECRET_ENV:
+            value = self.environ.get(variable)
+            if value and len(value) >= 4:
+                message = message.replace(value, "***")
+        return message
+
+
+def _detail(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _is_tls_failure(error: BaseException) -> bool:
+    import ssl
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or type(seen).__name__ in (
+            "SSLError",
+            "ClientConnectorCertificateError",
+            "ClientSSLError",
+            "ClientConnectorSSLError",
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _is_http_status(error: BaseException) -> bool:
+    return type(error).__name__ == "ClientResponseError"
+
+
+def _from_client_library(error: BaseException) -> bool:
+    """botocore's and aiohttp's own errors (endpoint unreachable, timeouts) derive from no builtin one."""
+    modules = ("botocore.", "aiobotocore.", "aiohttp.")
+    return any(base.__module__.startswith(modules) for base in type(error).__mro__)
 
 
 def _cache_name(uri: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -57,3 +58,44 @@ def test_final_stage_runs_as_uid_1000_without_build_tools() -> None:
         assert not re.search(rf"\b{re.escape(tool)}\b", final), f"{tool} in the final stage"
     assert "COPY --from=build /opt/venv" in final
     assert 'ENTRYPOINT ["python", "-m", "kubedet_trainer"]' in final
+
+
+def pyproject_requirements() -> dict[str, list[str]]:
+    """Distribution names (lower case, extras dropped) of the dependencies and of each extra."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    groups = {"dependencies": project["dependencies"], **project["optional-dependencies"]}
+    return {
+        group: [re.split(r"[\s\[<>=!~;]", item, maxsplit=1)[0].lower() for item in items]
+        for group, items in groups.items()
+    }
+
+
+def test_every_dependency_is_pinned_in_the_constraints() -> None:
+    pins = pinned_versions()
+    for group, names in pyproject_requirements().items():
+        missing = [name for name in names if name not in pins]
+        assert not missing, f"{group} of pyproject.toml has no pin in constraints.txt: {missing}"
+
+
+def test_remote_storage_is_in_the_image_and_pinned_with_fsspec() -> None:
+    """s3:// needs s3fs in the trainer extra the image installs; s3fs releases track fsspec's version."""
+    pins = pinned_versions()
+    assert "s3fs" in pyproject_requirements()["trainer"]
+    assert "fsspec" in pyproject_requirements()["trainer"]
+    assert pins["s3fs"] == pins["fsspec"], "s3fs X requires fsspec X: pin them to the same version"
+    for package in ("s3fs", "aiobotocore", "botocore", "aiohttp"):
+        assert package in pins, f"{package} is not pinned"
+    text = DOCKERFILE.read_text()
+    assert re.search(r'pip install -c constraints\.txt "\.\[trainer\]"', text)
+    for package in ("s3fs", "aiobotocore", "botocore", "fsspec", "aiohttp"):
+        assert not re.search(rf"\b{package}\s*[=<>~!]=", text), (
+            f"{package} version repeated in the Dockerfile"
+        )
+    (check,) = [line for line in text.splitlines() if "python -c" in line and "import" in line]
+    assert "s3fs" in check and "fsspec.implementations.http" in check, check
+
+
+def test_the_storage_test_server_is_a_dev_dependency_only() -> None:
+    groups = pyproject_requirements()
+    assert "moto" in groups["dev"] and "moto" in pinned_versions()
+    assert "moto" not in groups["trainer"] and "moto" not in groups["dependencies"]
