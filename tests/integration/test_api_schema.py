@@ -17,7 +17,7 @@ from tests.unit.api.invalid_cases import InvalidCase, load_bases, load_cases
 from kubedet import crdgen
 from kubedet.api.common import Hyperparameters
 from kubedet.api.conditions import set_condition
-from kubedet.api.constants import ConditionType, Reason
+from kubedet.api.constants import FINALIZER, ConditionType, Reason
 from kubedet.api.kinds import model_for_kind
 from kubedet.api.trainingrun import TrainingRun
 
@@ -218,3 +218,23 @@ def test_kubectl_explain_shows_the_model_descriptions(api: Devcluster) -> None:
         assert " ".join(field.description.split()) in text, name
     status = " ".join(api.kubectl("explain", "trainingrun.status.conditions").stdout.split())
     assert "Validated, Suspended, Scheduled, Running, Succeeded, Failed" in status
+
+
+def test_new_runs_get_the_finalizer_at_admission(api: Devcluster, namespace: str) -> None:
+    """The MutatingAdmissionPolicy adds kubedet's finalizer as the run is created (no operator runs
+    in this module), keeping finalizers other controllers asked for."""
+
+    def created_with(finalizers: list[str]) -> list[str]:
+        obj = yaml.safe_load(_run(f"r-{uuid.uuid4().hex[:6]}"))
+        obj["metadata"]["finalizers"] = finalizers
+        result = api.kubectl(
+            "create", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-", input=yaml.safe_dump(obj)
+        )
+        return list(json.loads(result.stdout)["metadata"].get("finalizers") or [])
+
+    # Policies take effect a moment after they are applied.
+    assert wait_for(
+        lambda: created_with([]) == [FINALIZER], timeout=30, message="the finalizer policy to be in effect"
+    )
+    assert created_with(["example.com/keep"]) == ["example.com/keep", FINALIZER]
+    assert created_with([FINALIZER]) == [FINALIZER]

@@ -138,11 +138,14 @@ def _binding(kind: str, policy_name: str, extra: dict[str, Any]) -> dict[str, An
     }
 
 
-def policies() -> list[dict[str, Any]]:
-    """Every object of this module, in the order they are applied."""
+def trainer_policies() -> list[dict[str, Any]]:
+    """The trainer's progress policy and its binding."""
     return [
         trainer_progress_policy(),
         _binding("ValidatingAdmissionPolicyBinding", TRAINER_POLICY_NAME, {"validationActions": ["Deny"]}),
-        finalizer_policy(),
-        _binding("MutatingAdmissionPolicyBinding", FINALIZER_POLICY_NAME, {}),
     ]
+
+
+def finalizer_policies() -> list[dict[str, Any]]:
+    """The finalizer policy and its binding (MutatingAdmissionPolicy: Kubernetes 1.36 or newer)."""
+    return [finalizer_policy(), _binding("MutatingAdmissionPolicyBinding", FINALIZER_POLICY_NAME, {})]
