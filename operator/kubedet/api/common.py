@@ -95,6 +95,35 @@ StorageURI = Annotated[
     AfterValidator(no_parent_segments),
 ]
 
+
+def writable_location(value: str) -> str:
+    if value.startswith("https://"):
+        raise ValueError(
+            f"{value!r}: https:// locations are read-only; write artifacts to pvc://<claim>/... or s3://<bucket>/..."
+        )
+    return value
+
+
+WritableStorageURI = Annotated[
+    str,
+    Field(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                NO_PARENT_SEGMENTS_RULE,
+                cel(
+                    "!self.startsWith('https://')",
+                    "https:// locations are read-only; write artifacts to pvc://<claim>/... or s3://<bucket>/...",
+                ),
+            ]
+        },
+        pattern=STORAGE_URI_PATTERN,
+        max_length=2048,
+        description="Writable storage location: pvc://<claim>/<path> or s3://<bucket>/<prefix>.",
+    ),
+    AfterValidator(no_parent_segments),
+    AfterValidator(writable_location),
+]
+
 # A DNS-1123 subdomain: what Kubernetes accepts as the name of most objects.
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 

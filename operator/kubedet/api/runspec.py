@@ -20,6 +20,7 @@ from kubedet.api.common import (
     STORAGE_URI_PATTERN,
     Hyperparameters,
     KubedetModel,
+    SecretKeysReference,
     StorageURI,
     no_parent_segments,
 )
@@ -114,6 +115,8 @@ class BaseModelSpec(KubedetModel):
     """Weights to start from. Unset trains from scratch (no download is attempted)."""
     classes: list[ClassName] | None = None
     """Classes the base model was trained on, for the record; the run's classes come from the dataset."""
+    checkpoint_secret_ref: SecretKeysReference | None = None
+    """The Secret whose keys reach the trainer as environment to read the checkpoint (never its values)."""
 
 
 class RunSpec(KubedetModel):

@@ -20,8 +20,8 @@ from kubedet.api.common import (
     LocalObjectReference,
     Quantity,
     SecretKeysReference,
-    StorageURI,
     Timestamp,
+    WritableStorageURI,
     cel,
     phases,
     unchanged,
@@ -93,7 +93,7 @@ class Toleration(KubedetModel):
 class Output(KubedetModel):
     """Where the run writes the trained model's checkpoint, config and logs."""
 
-    uri: StorageURI
+    uri: WritableStorageURI
     """Folder for the run's artifacts; the run writes under <uri>/<namespace>/<run name>/."""
     secret_ref: SecretKeysReference | None = None
     """Credentials for an s3:// output."""

@@ -145,7 +145,13 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
         "image": spec.image or config.trainer_image,
         "args": ["train", "--spec", f"{SPEC_MOUNT}/{RUNSPEC_KEY}", "--workdir", WORKSPACE],
         "env": env,
-        "envFrom": secret_env([dataset.source.secret_ref, spec.output.secret_ref if spec.output else None]),
+        "envFrom": secret_env(
+            [
+                dataset.source.secret_ref,
+                run_spec.base_model.checkpoint_secret_ref,
+                spec.output.secret_ref if spec.output else None,
+            ]
+        ),
         "resources": _resources(run),
         "volumeMounts": mounts,
         "securityContext": CONTAINER_SECURITY_CONTEXT,

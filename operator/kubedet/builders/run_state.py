@@ -99,6 +99,19 @@ def validate(observed: Observed) -> tuple[Reason, str] | None:
         return Reason.BASE_MODEL_NOT_READY, (
             f"TrainedModel {model_name!r} is not Ready (see `kubectl describe trainedmodel {model_name}`)."
         )
+    secrets = {
+        "the dataset's spec.source.secretRef": ds.spec.source.secret_ref,
+        "the base model's spec.checkpoint.secretRef": model.spec.checkpoint.secret_ref,
+        "spec.output.secretRef": run.spec.output.secret_ref if run.spec.output else None,
+    }
+    named = {where: ref.name for where, ref in secrets.items() if ref is not None}
+    if len(set(named.values())) > 1:
+        listed = ", ".join(f"{where} ({name})" for where, name in named.items())
+        return Reason.CONFIG_INVALID, (
+            f"{listed} name different Secrets; the trainer gets their keys as one environment, where the "
+            "same key (AWS_ACCESS_KEY_ID, ...) from two Secrets would silently overwrite the other: put the "
+            "credentials for every location in one Secret, or leave secretRef unset where none is needed."
+        )
     gpus = run.spec.resources.gpus_per_node
     if observed.largest_node_gpus is not None and gpus > observed.largest_node_gpus:
         return Reason.UNSCHEDULABLE, (

@@ -31,6 +31,7 @@ def build_run_spec(
             config=base_model.spec.config,
             checkpoint_uri=base_model.spec.checkpoint.uri,
             classes=base_model.spec.classes,
+            checkpoint_secret_ref=base_model.spec.checkpoint.secret_ref,
         ),
         hyperparameters=spec.hyperparameters,
         gpus=spec.resources.gpus_per_node,

@@ -53,14 +53,14 @@ def dataset(published: bool = True, is_ready: bool = True, **spec: Any) -> Datas
     return Dataset.model_validate(body)
 
 
-def model(is_ready: bool = True) -> TrainedModel:
+def model(is_ready: bool = True, checkpoint: dict[str, Any] | None = None) -> TrainedModel:
     body: dict[str, Any] = {
         "apiVersion": "kubedet.io/v1alpha1",
         "kind": "TrainedModel",
         "metadata": {"name": "base", "namespace": "team-a", "uid": "m-uid", "generation": 1},
         "spec": {
             "config": "mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py",
-            "checkpoint": {"uri": "pvc://models/rtmdet.pth"},
+            "checkpoint": checkpoint or {"uri": "pvc://models/rtmdet.pth"},
         },
     }
     if is_ready:

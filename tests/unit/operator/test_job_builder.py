@@ -110,6 +110,19 @@ def test_s3_credentials_come_from_the_secret_not_the_spec() -> None:
     assert "s3-creds" not in json.dumps(container["env"])
 
 
+def test_the_base_models_checkpoint_secret_reaches_the_trainer_too() -> None:
+    run = f.run(output={"uri": "s3://bucket/models", "secretRef": {"name": "s3-creds"}})
+    base = f.model(checkpoint={"uri": "s3://zoo/rtmdet.pth", "secretRef": {"name": "s3-creds"}})
+    run_spec = build_run_spec(run, f.dataset(), base, CONFIG)
+    assert run_spec.base_model.checkpoint_secret_ref is not None
+    container = build_training_job(run, run_spec, CONFIG)["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+    alone = build_training_job(f.run(), build_run_spec(f.run(), f.dataset(), base, CONFIG), CONFIG)
+    assert alone["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"secretRef": {"name": "s3-creds"}}
+    ]
+
+
 def test_progress_service_account_is_optional() -> None:
     run = f.run()
     quiet = OperatorConfig(progress_reports=False)

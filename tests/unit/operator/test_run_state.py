@@ -229,3 +229,15 @@ def test_waiting_and_pausing_post_events_at_both_ends() -> None:
     assert events[1] == ["Validated", "JobCreated"]
     assert events[2] == ["Suspended"]
     assert events[3] == ["NotSuspended"]
+
+
+def test_two_different_credential_secrets_are_refused_before_any_job() -> None:
+    run = f.run(output={"uri": "s3://bucket/models", "secretRef": {"name": "output-creds"}})
+    base = f.model(checkpoint={"uri": "s3://zoo/rtmdet.pth", "secretRef": {"name": "zoo-creds"}})
+    decision = decide(observed(run=run, base_model=base), f.NOW)
+    validated = cond(decision, "Validated")
+    assert (validated.status, validated.reason) == ("False", "ConfigInvalid") and decision.actions == []
+    assert "spec.output.secretRef (output-creds)" in validated.message
+    assert "spec.checkpoint.secretRef (zoo-creds)" in validated.message and "one Secret" in validated.message
+    same = f.model(checkpoint={"uri": "s3://zoo/rtmdet.pth", "secretRef": {"name": "output-creds"}})
+    assert decide(observed(run=run, base_model=same), f.NOW).actions == [Action.CREATE_JOB]
