@@ -474,6 +474,10 @@ def _pending_for(pods: list[dict[str, Any]], now: datetime) -> float:
     return (now - oldest).total_seconds()
 
 
+# What a starting pod passes through on its way to Running, as the kubelet reports it.
+PASSING_POD_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
+
+
 def only_settling(old: TrainingRunStatus | None, decision: Decision) -> bool:
     """True when a decision changes only what a starting Job passes through within a second or two:
     its attempt count, and why its pod is not running yet (ContainerCreating). Writing each of these
@@ -494,6 +498,9 @@ def only_settling(old: TrainingRunStatus | None, decision: Decision) -> bool:
         if previous == condition:
             continue
         if condition.type != ConditionType.RUNNING or condition.status != "False":
+            return False
+        if condition.reason not in PASSING_POD_REASONS:
+            # Unschedulable, ErrImagePull, ...: what a user waits on must show at once.
             return False
     return True
 

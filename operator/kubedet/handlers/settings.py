@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
+from kubedet.api.constants import MANAGED_BY, Label
 from kubedet.config import OperatorConfig
 from kubedet.handlers import kube
 
@@ -49,6 +50,13 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
+    # Only kubedet's Jobs and pods, filtered by the API server: kopf would otherwise watch and index
+    # every Job and pod of the cluster, and hold back all handlers at startup until each of them has
+    # passed through its indexing gate, whose bookkeeping grows faster than the objects listed
+    # (measured: 74 s before the first handler for an operator restarted among ~4,000 objects).
+    managed = f"{Label.MANAGED_BY}={MANAGED_BY}"
+    settings.watching.label_selectors["batch", "v1", "jobs"] = managed
+    settings.watching.label_selectors["", "v1", "pods"] = managed
     # Several events for one object within this window are handled once, with the latest state.
     settings.batching.batch_window = 0.1
     # Two replicas started by mistake must not both act. With `--peering`, kopf pauses a replica that

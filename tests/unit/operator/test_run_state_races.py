@@ -60,6 +60,16 @@ def test_a_starting_pods_wait_is_held_but_running_is_not() -> None:
     assert only_settling(old, creating)
     running = decide(observed(run=run, job=f.job(active=1), pods=[f.pod("Running")]), f.NOW)
     assert not only_settling(old, running)
+    unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/4"}
+    waiting = decide(
+        observed(run=run, job=f.job(active=1), pods=[f.pod("Pending", conditions=[unschedulable])]), f.NOW
+    )
+    assert not only_settling(old, waiting), "a run waiting for GPUs must say so at once"
+    pulling = decide(
+        observed(run=run, job=f.job(active=1), pods=[f.pod("Pending", waiting={"reason": "ErrImagePull"})]),
+        f.NOW,
+    )
+    assert not only_settling(old, pulling)
 
 
 def test_trained_model_is_not_ready_until_its_run_succeeded_and_only_then_publishable() -> None:
