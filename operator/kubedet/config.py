@@ -31,8 +31,9 @@ class OperatorConfig:
     """Where pvc:// claims are mounted in trainer pods; the trainer maps pvc://<claim>/<path> there."""
     image_pull_grace_seconds: float = 300.0
     """How long a training pod may fail to pull its image before the run fails with ImagePullFailed."""
-    max_workers: int = 16
-    """Threads reconciling objects at once."""
+    max_workers: int = 64
+    """Threads reconciling objects at once. They mostly wait on the API server: at 1,000 runs created
+    at once on the devcluster, 64 instead of 16 cut p99 create -> Job from 48 s to 10 s."""
     metrics_port: int = 8081
     """Port of the Prometheus metrics endpoint; 0 turns it off."""
     namespaces: tuple[str, ...] = field(default_factory=tuple)

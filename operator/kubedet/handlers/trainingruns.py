@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -29,6 +30,7 @@ from kubedet.builders.run_state import (
     Observed,
     decide,
     job_ended,
+    only_attempts,
     only_settling,
     pods_behind,
 )
@@ -36,6 +38,7 @@ from kubedet.builders.runspec import build_run_spec
 from kubedet.builders.trainedmodel import build_trained_model, model_status, trained_model_status
 from kubedet.handlers import cleanup, identity, kube, metrics, retry
 from kubedet.handlers.indexes import OBJECT_FIELDS, all_of, one, slim
+from kubedet.handlers.parsed import validated
 from kubedet.handlers.settings import current_config
 
 log = logging.getLogger("kubedet.trainingruns")
@@ -104,8 +107,8 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
         run=run,
         job=job,
         pods=pods,
-        dataset=Dataset.model_validate(dataset) if dataset else None,
-        base_model=TrainedModel.model_validate(model) if model else None,
+        dataset=validated(Dataset, dataset) if dataset else None,
+        base_model=validated(TrainedModel, model) if model else None,
         largest_node_gpus=max(gpus) if gpus else None,
         image_pull_grace_seconds=current_config().image_pull_grace_seconds,
     )
@@ -213,7 +216,17 @@ def _resource_version(body: dict[str, Any]) -> int:
         return 0
 
 
-def freshest(key: tuple[str, str], body: dict[str, Any]) -> dict[str, Any]:
+def freshest(
+    key: tuple[str, str], body: dict[str, Any], indexed: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The newest of: the body the event brought, the index's copy (newer when other events came
+    while this reconcile waited for the run's lock), and this operator's last write."""
+    if (
+        indexed is not None
+        and indexed["metadata"].get("uid") == body["metadata"].get("uid")
+        and _resource_version(indexed) > _resource_version(body)
+    ):
+        body = indexed
     written = _written.get(key)
     if written is None or written["metadata"].get("uid") != body["metadata"].get("uid"):
         return body
@@ -223,6 +236,18 @@ def freshest(key: tuple[str, str], body: dict[str, Any]) -> dict[str, Any]:
     # would otherwise each keep one for the operator's lifetime).
     _written.pop(key, None)
     return body
+
+
+def is_echo(key: tuple[str, str], body: Mapping[str, Any]) -> bool:
+    """The run exactly as this operator last wrote it (same uid and resourceVersion)."""
+    written = _written.get(key)
+    meta = body.get("metadata") or {}
+    return (
+        written is not None
+        and written["metadata"].get("uid") == meta.get("uid")
+        and written["metadata"].get("resourceVersion") == meta.get("resourceVersion")
+        and not meta.get("deletionTimestamp")
+    )
 
 
 def _remember(key: tuple[str, str], body: dict[str, Any]) -> None:
@@ -245,13 +270,13 @@ def reconcile_run(
     key = (meta["namespace"], meta["name"])
     with _lock(key), metrics.RECONCILE_SECONDS.labels("trainingrun").time():
         try:
-            body = freshest(key, body)
+            body = freshest(key, body, one(indexes["runs"], key))
             meta = body["metadata"]
             if meta.get("deletionTimestamp"):
                 if FINALIZER in (meta.get("finalizers") or []):
                     cleanup.finalize_run(body, indexes, logger)
                 return
-            run = TrainingRun.model_validate(body)
+            run = validated(TrainingRun, body)
             observed = observe(run, indexes)
             decision = decide(observed, now())
             if decision.actions or (run.status is None or run.status.phase not in ("Succeeded", "Failed")):
@@ -261,10 +286,14 @@ def reconcile_run(
             _apply(run, observed, decision)
             patch = _status_changed(run, decision)
             if patch and not settled and only_settling(run.status, decision):
-                # Batched: the next change (or this re-check) writes it, with its Events.
-                retry.after(
-                    ("settle", *key), SETTLE_SECONDS, lambda: reconcile_by_key(key, indexes, logger, True)
-                )
+                # Batched: the next change (or, but for a mere attempt count, this re-check) writes it,
+                # with its Events.
+                if not only_attempts(run.status, decision):
+                    retry.after(
+                        ("settle", *key),
+                        SETTLE_SECONDS,
+                        lambda: reconcile_by_key(key, indexes, logger, True),
+                    )
                 patch, decision.events = None, []
             if patch:
                 _remember(key, kube.patch_status(PLURAL, run.namespace, run.name, patch))
@@ -329,6 +358,11 @@ def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwarg
         _jobs_made.pop(key, None)
         return
     metrics.observe_run_phase(key, (body.get("status") or {}).get("phase") or "Pending")
+    if is_echo(key, body):
+        # The watch showing this operator's own write: the decision that made it saw the same run,
+        # and whatever changed since (the Job, the pods) has its own event.
+        _written.pop(key, None)
+        return
     reconcile_run(dict(body), pick_indexes(kwargs), logger)
 
 

@@ -10,7 +10,7 @@ from tests.unit.operator import fixtures as f
 from kubedet.api.common import LocalObjectReference
 from kubedet.api.conditions import get_condition
 from kubedet.api.trainingrun import TrainingRunStatus
-from kubedet.builders.run_state import Observed, decide, only_settling, pods_behind
+from kubedet.builders.run_state import Observed, decide, only_attempts, only_settling, pods_behind
 from kubedet.builders.trainedmodel import model_status
 
 COMPLETE = {"type": "Complete", "status": "True", "lastTransitionTime": f.NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -57,7 +57,9 @@ def test_a_starting_pods_wait_is_held_but_running_is_not() -> None:
         ),
         f.NOW,
     )
-    assert only_settling(old, creating)
+    assert only_settling(old, creating) and not only_attempts(old, creating)
+    started = decide(observed(run=run, job=f.job(active=1), pods=[f.pod("Pending")]), f.NOW)
+    assert only_attempts(old, started), "attempts 0 -> 1 alone waits for the next change, untimed"
     running = decide(observed(run=run, job=f.job(active=1), pods=[f.pod("Running")]), f.NOW)
     assert not only_settling(old, running)
     unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/4"}
