@@ -10,10 +10,14 @@ import kopf
 
 from kubedet import GROUP, VERSION
 from kubedet.api.constants import Annotation, Label
+from kubedet.api.runspec import STATISTICS_ANNOTATION
 
 Key = tuple[str, str]
-# Copies of whole objects that no handler reads: a pod's run spec, and kubectl's last-applied copy.
-UNREAD_ANNOTATIONS = frozenset({Annotation.RUN_SPEC, "kubectl.kubernetes.io/last-applied-configuration"})
+# What no handler reads: a pod's run spec, kubectl's last-applied copy of the object, and a trained
+# model's statistics summary (for the CLI; up to 4 KiB a model).
+UNREAD_ANNOTATIONS = frozenset(
+    {Annotation.RUN_SPEC, "kubectl.kubernetes.io/last-applied-configuration", STATISTICS_ANNOTATION}
+)
 
 
 def slim(body: Mapping[str, Any], *keep: str) -> dict[str, Any]:
@@ -73,12 +77,37 @@ def jobs_by_run(
     return {(namespace or "", labels[Label.TRAINING_RUN]): job}
 
 
+# What builders/pods.py and run_state read of a pod; a pod's other fields (its spec, IPs, QoS class,
+# managedFields, Job bookkeeping labels) were the largest share of the operator's memory per run.
+POD_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp")
+POD_STATUS = ("phase", "reason", "message", "conditions", "containerStatuses")
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+
+
+def pod_view(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    view: dict[str, Any] = {k: meta[k] for k in POD_METADATA if k in meta}
+    view["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if k.startswith("kubedet.io/")}
+    rank = (meta.get("annotations") or {}).get(COMPLETION_INDEX)
+    if rank is not None:
+        view["annotations"] = {COMPLETION_INDEX: rank}
+    kept = {k: status[k] for k in POD_STATUS if k in status}
+    if "conditions" in kept:
+        kept["conditions"] = [
+            {k: c[k] for k in ("type", "status", "reason", "message") if k in c} for c in kept["conditions"]
+        ]
+    if "containerStatuses" in kept:
+        kept["containerStatuses"] = [
+            {k: c[k] for k in ("name", "state", "restartCount") if k in c} for c in kept["containerStatuses"]
+        ]
+    return {"metadata": view, "status": kept}
+
+
 @kopf.index("", "v1", "pods", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
 def pods_by_run(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, Any]]:
-    # Phases, conditions and the trainer's termination message are in status; the spec is not read.
-    return {(namespace or "", labels[Label.TRAINING_RUN]): slim(body, "status")}
+    return {(namespace or "", labels[Label.TRAINING_RUN]): pod_view(body)}
 
 
 @kopf.index("", "v1", "nodes")
