@@ -65,8 +65,8 @@ def training_run(name: str, run_duration: str) -> dict[str, Any]:
 
 def baseline_job(namespace: str, name: str, run_duration: str) -> dict[str, Any]:
     """The Job kubedet would create for the run `name`, built by kubedet's own builder, minus what ties
-    it to a TrainingRun: no owner, no kubedet labels (the operator must not see it), and one shared
-    ServiceAccount instead of a per-run one."""
+    it to a TrainingRun: no owner, no kubedet labels (the operator must not see it), and a
+    ServiceAccount of its own in place of the namespace's trainer identity."""
     body = training_run(name, run_duration)
     body["metadata"] |= {"namespace": namespace, "uid": str(uuid.uuid4()), "generation": 1}
     run = TrainingRun.model_validate(body)
