@@ -4,6 +4,9 @@
 KIND ?= kind
 KIND_CLUSTER ?= kubedet
 KIND_KUBECONFIG ?= $(CURDIR)/.cache/kind/kubeconfig
+# kubedet's admission policies need Kubernetes 1.36 or newer (docs/operations.md); set a node image
+# (kindest/node:v1.36.x or later) when your kind's default is older.
+KIND_NODE_IMAGE ?=
 
 ##@ kind (needs Docker)
 
@@ -12,7 +15,8 @@ kind-up: docker-check ## Create the kind cluster KIND_CLUSTER (idempotent); kube
 	@command -v $(KIND) >/dev/null 2>&1 || { echo "kind is missing: https://kind.sigs.k8s.io/docs/user/quick-start/" >&2; exit 2; }
 	@mkdir -p $(dir $(KIND_KUBECONFIG))
 	@$(KIND) get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) \
-	  || $(KIND) create cluster --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG) --wait 120s
+	  || $(KIND) create cluster --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG) --wait 120s \
+	     $(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE))
 	$(KIND) export kubeconfig --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG)
 	@echo "export KUBECONFIG=$(KIND_KUBECONFIG)"
 
