@@ -254,9 +254,6 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], list[str]]] = {
 EXTRA_MEMORY_MB = {f"{BOXES:,} boxes outside their image": BOXES * 0.002}
 
 
-# Known gap, owned by the trainer: json raises RecursionError (not JSONDecodeError) on deep nesting, so
-# load_coco lets it through and the run fails as Unknown instead of DatasetInvalid. Still bounded (the
-# parser stops at the recursion limit at once). Fix: add RecursionError to load_coco's except clause.
 # Gaps found by this table and not yet fixed, each with why (strict: a fix makes the test say so).
 KNOWN_GAPS: dict[str, str] = {}
 
