@@ -26,8 +26,13 @@ def free_port() -> int:
 
 def install_operator_identity(cluster: Devcluster) -> Path:
     """The shipped ClusterRole bound to the operator's ServiceAccount; returns a kubeconfig for it."""
+    # The shipped rules win over whatever an earlier install (the e2e tests, the demo) left.
     cluster.kubectl(
-        "apply", "--server-side", "-f", str(ROOT / "manifests" / "rbac" / "operator_clusterrole.yaml")
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        str(ROOT / "manifests" / "rbac" / "operator_clusterrole.yaml"),
     )
     cluster.kubectl("create", "namespace", SYSTEM_NAMESPACE, check=False)
     cluster.kubectl("create", "serviceaccount", SERVICE_ACCOUNT, "-n", SYSTEM_NAMESPACE, check=False)

@@ -63,8 +63,9 @@ OPERATOR_RULES: tuple[Rule, ...] = (
          "kubedet: the error ConfigMap of a failed run"),
     Rule(("",), ("services",), ("create",),
          "kubedet: the headless Service of a multi-node run"),
-    Rule(("",), ("serviceaccounts",), ("create",),
-         "kubedet: the trainer ServiceAccount of each namespace with runs (progress reports)"),
+    Rule(("",), ("serviceaccounts",), ("create", "list", "watch"),
+         "kubedet: the trainer ServiceAccount of each namespace with runs; watched (its own, by label) to "
+         "make it again if deleted"),
     Rule(("rbac.authorization.k8s.io",), ("roles", "rolebindings"), ("create",),
          "kubedet: the trainer's Role on run status (a policy narrows it to its own run), its binding"),
     Rule(("",), ("nodes",), ("list", "watch"),

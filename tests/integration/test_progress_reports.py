@@ -132,3 +132,25 @@ def test_trainer_patches_its_own_progress_and_nothing_else(
         '{"metadata":{"labels":{"touched":"yes"}}}',
     )
     assert get(devcluster, namespace, "trainingrun", "mine")["status"]["progress"]["epoch"] == 2
+
+
+def test_a_deleted_trainer_identity_comes_back_while_runs_need_it(
+    devcluster: Devcluster, namespace: str, operator: OperatorProcess
+) -> None:
+    ready_inputs(devcluster, namespace)
+    apply(
+        devcluster,
+        namespace,
+        objects.training_run("r", "shapes", "base", pod_annotations={"sim.kubedet.io/outcome": "hang"}),
+    )
+    wait_phase(devcluster, namespace, "r", "Running")
+    account = get(devcluster, namespace, "serviceaccount", "kubedet-trainer")
+    devcluster.kubectl("delete", "serviceaccount", "kubedet-trainer", "-n", namespace)
+
+    def recreated() -> bool:
+        again = get(devcluster, namespace, "serviceaccount", "kubedet-trainer")
+        return bool(again["metadata"]["uid"] != account["metadata"]["uid"])
+
+    wait_for(recreated, timeout=30, message="the operator to make the trainer ServiceAccount again")
+    for kind in ("role", "rolebinding"):
+        assert get(devcluster, namespace, kind, "kubedet-trainer")["metadata"]["name"] == "kubedet-trainer"

@@ -1,13 +1,20 @@
-"""The trainer identity of each namespace (builders/rbac.py): made with the namespace's first Job and
-re-asserted now and then, so one deleted by hand comes back with the next run."""
+"""The trainer identity of each namespace (builders/rbac.py): made with the namespace's first Job,
+made again at once when its ServiceAccount is deleted while runs there still need it (by hand, or with
+a namespace that is then recreated under the same name), and re-asserted now and then."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from functools import partial
+from typing import Any
 
+import kopf
+
+from kubedet.api.constants import MANAGED_BY, Label
 from kubedet.builders.rbac import (
+    COMPONENT,
     build_trainer_role,
     build_trainer_role_binding,
     build_trainer_service_account,
@@ -55,3 +62,31 @@ def ensure(namespace: str) -> None:
 def forget(namespace: str) -> None:
     """The next run in `namespace` re-creates the identity at once (its namespace was recreated)."""
     _asserted.pop(namespace, None)
+
+
+def _needed(namespace: str, runs: kopf.Index[Any, Any]) -> bool:
+    """Some run of the namespace has a Job that has not finished (its pods need the identity)."""
+    for (ns, _), store in runs.items():
+        if ns != namespace:
+            continue
+        for body in store:
+            status = body.get("status") or {}
+            if status.get("jobName") and status.get("phase") in ("Pending", "Running"):
+                return True
+    return False
+
+
+@kopf.on.event("", "v1", "serviceaccounts", labels={Label.COMPONENT: COMPONENT, Label.MANAGED_BY: MANAGED_BY})
+def on_identity_event(type: str | None, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
+    if type != "DELETED" or not namespace:
+        return
+    forget(namespace)
+    if not _needed(namespace, kwargs["runs"]):
+        return
+    try:
+        ensure(namespace)
+        logger.info(f"trainer identity of namespace {namespace} re-created: runs there still need it")
+    except Exception as error:  # the namespace is going away, or the API server is: the next run retries
+        logging.getLogger("kubedet.identity").info(
+            "trainer identity of %s not re-created: %s", namespace, kube.describe_error(error)
+        )

@@ -57,6 +57,7 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     managed = f"{Label.MANAGED_BY}={MANAGED_BY}"
     settings.watching.label_selectors["batch", "v1", "jobs"] = managed
     settings.watching.label_selectors["", "v1", "pods"] = managed
+    settings.watching.label_selectors["", "v1", "serviceaccounts"] = managed
     # Several events for one object within this window are handled once, with the latest state.
     settings.batching.batch_window = 0.1
     # Two replicas started by mistake must not both act. With `--peering`, kopf pauses a replica that
