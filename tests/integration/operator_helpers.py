@@ -60,3 +60,12 @@ def ready_inputs(cluster: Devcluster, namespace: str) -> None:
         timeout=60,
         message="dataset shapes to be Ready",
     )
+
+
+def running_run(cluster: Devcluster, namespace: str, name: str = "r") -> dict[str, Any]:
+    """Ready inputs and a run whose simulated trainer runs until its pod is deleted; the run once
+    Running."""
+    ready_inputs(cluster, namespace)
+    hang = {"sim.kubedet.io/outcome": "hang"}
+    apply(cluster, namespace, objects.training_run(name, "shapes", "base", pod_annotations=hang))
+    return wait_phase(cluster, namespace, name, "Running")

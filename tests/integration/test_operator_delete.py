@@ -7,7 +7,15 @@ import json
 import pytest
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
-from tests.integration.operator_helpers import apply, exists, get, items, ready_inputs, wait_phase
+from tests.integration.operator_helpers import (
+    apply,
+    exists,
+    get,
+    items,
+    ready_inputs,
+    running_run,
+    wait_phase,
+)
 from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
@@ -32,13 +40,7 @@ def test_delete_pending_run(devcluster: Devcluster, namespace: str, operator: Op
 def test_delete_running_run_cancels_its_job_and_cleans_up(
     devcluster: Devcluster, namespace: str, operator: OperatorProcess
 ) -> None:
-    ready_inputs(devcluster, namespace)
-    apply(
-        devcluster,
-        namespace,
-        objects.training_run("r", "shapes", "base", pod_annotations={"sim.kubedet.io/outcome": "hang"}),
-    )
-    run = wait_phase(devcluster, namespace, "r", "Running")
+    run = running_run(devcluster, namespace)
     job = run["status"]["jobName"]
     delete_run(devcluster, namespace, "r")
     wait_for(

@@ -8,7 +8,7 @@ import ssl
 import pytest
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
-from tests.integration.operator_helpers import apply, get, ready_inputs, wait_phase
+from tests.integration.operator_helpers import apply, get, ready_inputs, running_run, wait_phase
 from tests.operator_process import OperatorProcess
 
 from kubedet_trainer.progress_api import RunStatusReporter
@@ -137,13 +137,7 @@ def test_trainer_patches_its_own_progress_and_nothing_else(
 def test_a_deleted_trainer_identity_comes_back_while_runs_need_it(
     devcluster: Devcluster, namespace: str, operator: OperatorProcess
 ) -> None:
-    ready_inputs(devcluster, namespace)
-    apply(
-        devcluster,
-        namespace,
-        objects.training_run("r", "shapes", "base", pod_annotations={"sim.kubedet.io/outcome": "hang"}),
-    )
-    wait_phase(devcluster, namespace, "r", "Running")
+    running_run(devcluster, namespace)
     account = get(devcluster, namespace, "serviceaccount", "kubedet-trainer")
     devcluster.kubectl("delete", "serviceaccount", "kubedet-trainer", "-n", namespace)
 
