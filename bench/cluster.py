@@ -6,16 +6,14 @@ benchmark can run on its own cluster beside the one the tests use.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from kubernetes import client, config
-from tests.devcluster import Devcluster, install_kubedet_api, wait_for
+from tests.devcluster import Devcluster, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVCLUSTER = ROOT / "hack" / "devcluster" / "devcluster.py"
@@ -37,10 +35,6 @@ def up(gpu_nodes: int) -> Devcluster:
 
 def down() -> None:
     subprocess.run([sys.executable, str(DEVCLUSTER), "down"], check=True, stdout=subprocess.DEVNULL)
-
-
-def install_crds(cluster: Devcluster) -> None:
-    install_kubedet_api(cluster)
 
 
 def admin_client(cluster: Devcluster, connections: int) -> client.ApiClient:
@@ -79,14 +73,3 @@ def apiserver_metrics(api: client.ApiClient) -> str:
 
 def server_version(api: client.ApiClient) -> str:
     return str(client.VersionApi(api).get_code().git_version)
-
-
-def apply_list(cluster: Devcluster, namespace: str, bodies: list[dict[str, Any]]) -> None:
-    cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": bodies}),
-    )

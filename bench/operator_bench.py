@@ -30,6 +30,7 @@ for _path in (ROOT, ROOT / "operator", ROOT / "trainer_image"):
 
 import kopf  # noqa: E402
 import kubernetes  # noqa: E402
+from tests.devcluster import install_kubedet_api  # noqa: E402
 
 from bench import cluster, scenarios  # noqa: E402
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[bench] devcluster in {cluster.state_dir()} with {args.gpu_nodes} GPU nodes", flush=True)
     dev = cluster.up(args.gpu_nodes)
     try:
-        cluster.install_crds(dev)
+        install_kubedet_api(dev)
         api = cluster.admin_client(dev, args.create_workers + 8)
         report["versions"] = {
             "kubernetes": cluster.server_version(api),

@@ -134,7 +134,7 @@ def cluster_requests(requests: dict[stats.Labels, float]) -> dict[stats.Labels, 
 def run_baseline(dev: Devcluster, api: client.ApiClient, n: int, options: Options) -> dict[str, Any]:
     namespace = f"bench-base-{n}-{uuid.uuid4().hex[:5]}"
     cluster.create_namespace(dev, namespace)
-    cluster.apply_list(dev, namespace, objects.claims(namespace))
+    dev.apply_objects(namespace, objects.claims(namespace))
     client.CoreV1Api(api).create_namespaced_service_account(
         namespace, cast(Any, {"metadata": {"name": BASELINE_SERVICE_ACCOUNT}})
     )
@@ -211,8 +211,7 @@ def run_kubedet(dev: Devcluster, api: client.ApiClient, n: int, options: Options
         pid = operator.process.pid
         # The dataset turns Ready once the operator has run its preflight; a fresh operator on a
         # cluster holding thousands of objects first fills its indexes (minutes on a busy machine).
-        cluster.apply_list(
-            dev,
+        dev.apply_objects(
             namespace,
             [*objects.claims(namespace), objects.dataset("shapes"), objects.base_model("base")],
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBECTL = str(ROOT / "bin" / "kubectl")
@@ -60,6 +61,11 @@ class Devcluster:
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
+
+    def apply_objects(self, namespace: str, bodies: Iterable[dict[str, Any]]) -> None:
+        """kubectl apply of the objects, in one request list, into namespace."""
+        items = {"apiVersion": "v1", "kind": "List", "items": list(bodies)}
+        self.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(items))
 
     def api_client(self, as_user: str | None = None, as_groups: list[str] | None = None):  # type: ignore[no-untyped-def]
         from kubernetes import client, config

@@ -48,11 +48,4 @@ def wait_object(
 
 
 def apply(cluster: Devcluster, namespace: str, *bodies: dict[str, Any]) -> None:
-    cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(bodies)}),
-    )
+    cluster.apply_objects(namespace, bodies)

@@ -13,14 +13,7 @@ def apply(cluster: Devcluster, namespace: str, *bodies: dict[str, Any]) -> None:
     existing = cluster.kubectl("get", "pvc", "-n", namespace, "-o", "name").stdout
     if "kubedet-artifacts" not in existing:
         bodies = (*objects.claims(namespace), *bodies)
-    cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(bodies)}),
-    )
+    cluster.apply_objects(namespace, bodies)
 
 
 def get(cluster: Devcluster, namespace: str, kind: str, name: str) -> dict[str, Any]:

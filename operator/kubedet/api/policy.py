@@ -17,6 +17,11 @@ from kubedet.api.trainingrun import UNTYPED_SPEC_FIELDS, TrainingRun, cel_was_dr
 POLICY_NAME = f"trainingruns-cfgoptions.{GROUP}"
 
 
+def resource_rule(operations: list[str], resource: str) -> dict[str, Any]:
+    """An admission policy's match rule for one kubedet resource (or subresource, `plural/status`)."""
+    return {"apiGroups": [GROUP], "apiVersions": [VERSION], "operations": operations, "resources": [resource]}
+
+
 def _validation(expression: str, message_expression: str) -> dict[str, str]:
     return {"expression": expression, "messageExpression": message_expression, "reason": "Invalid"}
 
@@ -62,14 +67,7 @@ def admission_policy() -> dict[str, Any]:
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": [VERSION],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": [TrainingRun.NAMES.plural],
-                    }
-                ]
+                "resourceRules": [resource_rule(["CREATE", "UPDATE"], TrainingRun.NAMES.plural)]
             },
             "variables": [
                 {

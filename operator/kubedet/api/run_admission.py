@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubedet.api.common import unchanged
-from kubedet.api.constants import FINALIZER, GROUP, VERSION
+from kubedet.api.constants import FINALIZER, GROUP
+from kubedet.api.policy import resource_rule
 from kubedet.api.trainingrun import TrainingRun, TrainingRunStatus
 
 TRAINER_SERVICE_ACCOUNT = "kubedet-trainer"
@@ -25,10 +26,6 @@ FINALIZER_POLICY_NAME = f"trainingruns-finalizer.{GROUP}"
 
 # Pods of a Job are named <job>-<random 5> (or <job>-<index>-<random 5> for Indexed Jobs).
 _JOB_POD_SUFFIX = "-([0-9]+-)?[a-z0-9]{5}$"
-
-
-def _rule(operations: list[str], resource: str) -> dict[str, Any]:
-    return {"apiGroups": [GROUP], "apiVersions": [VERSION], "operations": operations, "resources": [resource]}
 
 
 def operator_owned_status_fields() -> list[str]:
@@ -53,7 +50,9 @@ def trainer_progress_policy() -> dict[str, Any]:
         "metadata": {"name": TRAINER_POLICY_NAME},
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [_rule(["UPDATE"], f"{TrainingRun.NAMES.plural}/status")]},
+            "matchConstraints": {
+                "resourceRules": [resource_rule(["UPDATE"], f"{TrainingRun.NAMES.plural}/status")]
+            },
             "matchConditions": [
                 {
                     "name": "trainer-service-account",
@@ -106,7 +105,7 @@ def finalizer_policy() -> dict[str, Any]:
         "spec": {
             "failurePolicy": "Fail",
             "reinvocationPolicy": "Never",
-            "matchConstraints": {"resourceRules": [_rule(["CREATE"], TrainingRun.NAMES.plural)]},
+            "matchConstraints": {"resourceRules": [resource_rule(["CREATE"], TrainingRun.NAMES.plural)]},
             "matchConditions": [
                 {
                     "name": "finalizer-missing",

@@ -474,6 +474,12 @@ def _pending_for(pods: list[dict[str, Any]], now: datetime) -> float:
     return (now - oldest).total_seconds()
 
 
+def changed_fields(old: TrainingRunStatus, new: TrainingRunStatus) -> set[str]:
+    """The status fields (as on the wire) whose values differ."""
+    before, after = old.to_wire(), new.to_wire()
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
 # What a starting pod passes through on its way to Running, as the kubelet reports it.
 PASSING_POD_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 
@@ -488,9 +494,7 @@ def only_settling(old: TrainingRunStatus | None, decision: Decision) -> bool:
         return False
     if new.phase != Phase.PENDING:
         return False
-    before, after = old.to_wire(), new.to_wire()
-    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-    if not changed <= {"attempts", "conditions", "observedGeneration"}:
+    if not changed_fields(old, new) <= {"attempts", "conditions", "observedGeneration"}:
         return False
     old_conditions = {c.type: c for c in old.conditions}
     for condition in new.conditions:
@@ -513,8 +517,7 @@ def only_attempts(old: TrainingRunStatus | None, decision: Decision) -> bool:
     if not only_settling(old, decision):
         return False
     assert old is not None
-    before, after = old.to_wire(), decision.status.to_wire()
-    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} == {"attempts"}
+    return changed_fields(old, decision.status) == {"attempts"}
 
 
 def decide(observed: Observed, now: datetime) -> Decision:

@@ -46,20 +46,30 @@ def coco_split(first_id: int, count: int) -> dict[str, Any]:
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
-@pytest.fixture
-def dataset_dir(pvc_root: Path) -> Path:
-    """pvc://data/ds: images/ and train.json (4 images), val.json (2 images), all valid."""
+def write_shapes_dataset(root: Path) -> Path:
+    """root/: images/ and train.json (4 images), val.json (2 images), all valid; returns root."""
     image_module = pytest.importorskip("PIL.Image")  # the trainer extra; absent from the base venv
-    root = pvc_root / "data" / "ds"
     (root / "images").mkdir(parents=True)
     for name, (first, count) in {"train": (1, 4), "val": (101, 2)}.items():
         data = coco_split(first, count)
         (root / f"{name}.json").write_text(json.dumps(data))
-        for image in data["images"]:
-            image_module.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (40, 80, 120)).save(
+        for number, image in enumerate(data["images"]):
+            image_module.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (40 + 30 * number, 80, 120)).save(
                 root / "images" / image["file_name"]
             )
     return root
+
+
+@pytest.fixture(scope="session")
+def shapes_dataset_writer() -> Callable[[Path], Path]:
+    """write_shapes_dataset, for test modules (they cannot import conftest) and wider-scoped fixtures."""
+    return write_shapes_dataset
+
+
+@pytest.fixture
+def dataset_dir(pvc_root: Path) -> Path:
+    """pvc://data/ds: images/ and train.json (4 images), val.json (2 images), all valid."""
+    return write_shapes_dataset(pvc_root / "data" / "ds")
 
 
 def spec_wire(**dataset_overrides: Any) -> dict[str, Any]:

@@ -43,7 +43,6 @@ moto_server = pytest.importorskip("moto.server")
 ROOT = Path(__file__).resolve().parents[3]
 BUCKET = "kubedet-data"
 CLASSES = ["circle", "square"]
-IMAGE_SIZE = 32
 WRONG_SECRET = "wrong-secret-value-that-must-never-be-printed"
 
 
@@ -74,41 +73,12 @@ def closed_port() -> int:
 # --- a small COCO dataset, written to a local folder and uploaded ---
 
 
-def coco_split(first_id: int, count: int) -> dict[str, Any]:
-    images, annotations = [], []
-    for image_id in range(first_id, first_id + count):
-        images.append(
-            {"id": image_id, "file_name": f"img_{image_id}.png", "width": IMAGE_SIZE, "height": IMAGE_SIZE}
-        )
-        for number, category in enumerate((1, 2)):
-            annotations.append(
-                {
-                    "id": image_id * 10 + number,
-                    "image_id": image_id,
-                    "category_id": category,
-                    "bbox": [2 + 14 * number, 4, 10, 12],
-                    "area": 120,
-                    "iscrowd": 0,
-                }
-            )
-    categories = [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"}]
-    return {"images": images, "annotations": annotations, "categories": categories}
-
-
 @pytest.fixture(scope="module")
-def dataset_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dataset_files(
+    tmp_path_factory: pytest.TempPathFactory, shapes_dataset_writer: Callable[[Path], Path]
+) -> Path:
     """shapes/: train.json (4 images), val.json (2 images) and images/*.png, all valid."""
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("dataset") / "shapes"
-    (root / "images").mkdir(parents=True)
-    for name, (first, count) in {"train": (1, 4), "val": (101, 2)}.items():
-        data = coco_split(first, count)
-        (root / f"{name}.json").write_text(json.dumps(data))
-        for number, image in enumerate(data["images"]):
-            colour = (40 + 30 * number, 80, 120)
-            Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), colour).save(root / "images" / image["file_name"])
-    return root
+    return shapes_dataset_writer(tmp_path_factory.mktemp("dataset") / "shapes")
 
 
 def dataset_spec(source: str) -> RunDataset:
