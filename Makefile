@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 KUBECTL := bin/kubectl
-export KUBECONFIG ?= $(CURDIR)/.devcluster/kubeconfig
+# The devcluster's state folder (DEVCLUSTER_DIR, as for hack/devcluster/devcluster.py) holds its kubeconfig.
+export KUBECONFIG ?= $(or $(DEVCLUSTER_DIR),$(CURDIR)/.devcluster)/kubeconfig
 export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD := 1
 export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/trainer_image:$(CURDIR)
 
@@ -56,8 +57,7 @@ cluster-status: ## Show which devcluster components run.
 
 .PHONY: manifests
 manifests: venv ## Generate CRDs, policies, roles and API docs from the code.
-	$(PY) -m kubedet.crdgen --out crds/
-	$(PY) -m kubedet.rbac
+	$(PY) -m kubedet.manifests
 
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layer check.
@@ -66,25 +66,39 @@ lint: venv ## ruff, mypy and the import-layer check.
 	$(VENV)/bin/lint-imports
 
 .PHONY: test
-test: lint test-unit test-integration test-trainer ## Everything CI runs.
+test: lint test-unit test-integration test-trainer test-realnode ## Everything CI runs.
 
+# test-unit needs only the base environment: the unit tests that import the trainer stack are marked
+# `trainer` (TRAINER_STACK_TESTS in tests/conftest.py) and run in test-trainer, and
+# --without-trainer-stack hides that stack where it is installed, so test-unit is the same everywhere.
 .PHONY: test-unit
-test-unit: venv devcluster-build ## Unit tests: no cluster, seconds (kustomize builds use bin/kubectl).
-	$(PYTEST) tests -m "not integration and not trainer" -q
+test-unit: venv devcluster-build ## Unit tests: no cluster, no trainer stack, seconds (kustomize builds use bin/kubectl).
+	$(PYTEST) tests/unit -m "not integration and not trainer" --without-trainer-stack -q
 
+# The CLI tests draw the trainer's plots (kubedet_trainer.plots: matplotlib, PIL), hence venv-trainer.
 .PHONY: test-integration
-test-integration: venv devcluster-build ## Integration tests against the devcluster (brought up if needed).
+test-integration: venv-trainer devcluster-build ## Integration tests against the devcluster (brought up if needed).
 	$(PYTEST) tests -m integration -q
 
+# The real node runs kubedet's images: `images` builds them (cached), and bringing the devcluster up
+# imports the new archives into the node's containerd.
+.PHONY: test-realnode
+test-realnode: venv images devcluster-build ## Pods on the devcluster's real node: restricted pods, tokens, volumes, OOM, evictions, the images.
+	$(PYTEST) tests/realnode -m realnode -q
+
 .PHONY: test-trainer
-test-trainer: venv-trainer ## Real MMDetection training on the CPU.
+test-trainer: venv-trainer ## Real MMDetection training on the CPU, and the unit tests that need the trainer stack.
 	$(PYTEST) tests -m trainer -q
 
 ##@ Demo
 
 .PHONY: demo
-demo: venv devcluster-build ## Bring up the devcluster and show kubedet at work.
+demo: venv venv-trainer devcluster-build images ## kubedet on the devcluster's real node: deploy, train RTMDet-tiny for real, infer, fail, publish.
 	@hack/demo.sh
+
+.PHONY: demo-sim
+demo-sim: venv devcluster-build ## The same walk-through on simulated (kwok) GPU nodes, in about a minute; nothing trains.
+	@hack/demo-sim.sh
 
 # Install, deploy, kind and image targets live beside the rest of the tooling.
 -include hack/make/*.mk

@@ -6,6 +6,7 @@ benchmark can run on its own cluster beside the one the tests use.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -73,3 +74,31 @@ def apiserver_metrics(api: client.ApiClient) -> str:
 
 def server_version(api: client.ApiClient) -> str:
     return str(client.VersionApi(api).get_code().git_version)
+
+
+def versions(api: client.ApiClient) -> dict[str, str]:
+    """What a benchmark's figures depend on: the API server's, kopf's, the client's and Python's versions."""
+    import kopf
+    import kubernetes
+
+    return {
+        "kubernetes": server_version(api),
+        "kopf": kopf.__version__,
+        "kubernetes_client": kubernetes.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+def add_operator_env_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the operator, e.g. KUBEDET_MAX_WORKERS=32 (repeatable)",
+    )
+
+
+def operator_env(pairs: list[str]) -> dict[str, str]:
+    """--operator-env NAME=VALUE pairs as a mapping (later ones win)."""
+    return {name: value for name, _, value in (pair.partition("=") for pair in pairs)}

@@ -28,8 +28,6 @@ for _path in (ROOT, ROOT / "operator", ROOT / "trainer_image"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import kopf  # noqa: E402
-import kubernetes  # noqa: E402
 from tests.devcluster import install_kubedet_api  # noqa: E402
 
 from bench import cluster, scenarios  # noqa: E402
@@ -116,13 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT / "operator",
         help="folder holding the kubedet package the operator runs (to compare two versions)",
     )
-    parser.add_argument(
-        "--operator-env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an environment variable for the operator, e.g. KUBEDET_MAX_WORKERS=32 (repeatable)",
-    )
+    cluster.add_operator_env_argument(parser)
     parser.add_argument("--down", action="store_true", help="tear the devcluster down at the end")
     parser.add_argument("--label", default="", help="a note stored with the results (e.g. before-fix)")
     parser.add_argument("--output", type=Path, help="default: bench/results/operator-<date>.json")
@@ -133,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         args.create_workers,
         args.timeout,
         args.operator_source.resolve(),
-        tuple((name, value) for name, _, value in (p.partition("=") for p in args.operator_env)),
+        tuple(cluster.operator_env(args.operator_env).items()),
     )
 
     started = datetime.now(UTC)
@@ -143,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         install_kubedet_api(dev)
         api = cluster.admin_client(dev, args.create_workers + 8)
-        report["versions"] = {
-            "kubernetes": cluster.server_version(api),
-            "kopf": kopf.__version__,
-            "kubernetes_client": kubernetes.__version__,
-        }
+        report["versions"] = cluster.versions(api)
         report["settings"] = {
             "gpu_nodes": args.gpu_nodes,
             "gpus_per_node": 8,

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# `make demo`: kubedet at work on the devcluster, from nothing to a trained, published model.
-#   hack/demo.sh          start the devcluster, install kubedet, run the operator, train, fail, publish
-#   hack/demo.sh stop     stop the demo's operator (make cluster-down and make demo-down call it)
+# `make demo`: kubedet on the devcluster's real node, for real: the operator as its Deployment, a
+# dataset written onto a volume, its preflight, a real RTMDet-tiny training on the CPU, the model used
+# by stock MMDetection, a run that fails in its pod, and who may publish.
+#   hack/demo.sh          all of it (about 10 minutes on 2 cores once the images are built)
+#   hack/demo.sh stop     stop the demo's operator: scale its Deployment to 0 (and stop the simulated
+#                         walk-through's local operator, if one runs); make demo-down calls it
+# Real: the control plane, the real node (kubelet, containerd, runc), every pod below, the training and
+# its numbers. Simulated: the kwok GPU nodes and whatever lands on them (nothing here does).
 # Every wait is bounded; the cluster and the operator keep running afterwards for you to explore.
-# DEVCLUSTER_DIR (and the DEVCLUSTER_*_PORT variables) choose the devcluster, as for devcluster.py.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -11,104 +15,133 @@ cd "$root"
 export DEVCLUSTER_DIR="${DEVCLUSTER_DIR:-$root/.devcluster}"
 # Always the devcluster's kubeconfig, whatever KUBECONFIG said: the demo never touches another cluster.
 export KUBECONFIG="$DEVCLUSTER_DIR/kubeconfig"
-export PYTHONPATH="$root/operator:$root/trainer_image${PYTHONPATH:+:$PYTHONPATH}"
 py="${PY:-$root/.venv/bin/python}"
 kubectl="$root/bin/kubectl"
 ns=kubedet-demo
-overlay=manifests/overlays/devcluster
+system=kubedet-system
+overlay=manifests/overlays/devcluster-real-node
 
 if [[ "${1:-}" == stop ]]; then
-  "$py" hack/demo/local_operator.py stop
+  # Standard library only: stopping works without .venv (make cluster-down on any machine).
+  python3 hack/demo/local_operator.py stop
+  if [[ -f "$KUBECONFIG" ]] && "$kubectl" get deployment kubedet-operator -n "$system" --request-timeout=5s >/dev/null 2>&1; then
+    if [[ $("$kubectl" get deployment kubedet-operator -n "$system" -o jsonpath='{.spec.replicas}') != 0 ]]; then
+      "$kubectl" scale deployment kubedet-operator -n "$system" --replicas=0 >/dev/null
+      # Gone, not just told to go: whoever stops it (the tests) runs operators of its own next.
+      "$kubectl" wait --for=delete pod -n "$system" -l app.kubernetes.io/component=operator --timeout=90s \
+        >/dev/null 2>&1 || true
+      echo "scaled deployment/kubedet-operator in $system to 0"
+    fi
+  fi
   exit 0
 fi
 
-t0=$SECONDS
-bold=$'\e[1m'; dim=$'\e[2m'; reset=$'\e[0m'
-[[ -t 1 ]] || { bold=''; dim=''; reset=''; }
-step() { printf '\n%s==> %s%s %s(%ss)%s\n' "$bold" "$*" "$reset" "$dim" "$((SECONDS - t0))" "$reset"; }
-# Show the command, then run it: the demo is also a transcript of what to type.
-show() { printf '%s$ %s%s\n' "$dim" "$*" "$reset"; "$@"; }
-k() { show kubectl "$@"; }
-kubectl() { "$kubectl" "$@"; }
-watch_run() { "$py" hack/demo/watch.py trainingrun "$1" -n "$ns" --until "$2" --timeout "${3:-120}"; }
-objects() { "$py" hack/demo/objects.py "$@"; }
+source "$root/hack/demo/common.sh"
+objects() { PYTHONPATH="$root/operator" "$py" hack/demo/real_objects.py "$@"; }
+# A helper Job of the demo: wait for it, print its log, fail the demo if it failed.
+job_done() {
+  local name=$1 timeout=$2
+  if ! kubectl wait --for=condition=Complete "job/$name" -n "$ns" --timeout="${timeout}s" >/dev/null; then
+    kubectl logs "job/$name" -n "$ns" --tail=40 >&2 || true
+    kubectl describe "job/$name" -n "$ns" | tail -20 >&2
+    echo "job/$name did not complete within ${timeout}s" >&2
+    exit 1
+  fi
+  kubectl logs "job/$name" -n "$ns" | sed 's/^/  | /'
+}
+uri_of() { kubectl get trainedmodel "$1" -n "$ns" -o jsonpath="$2"; }
 
-step "Starting the devcluster (a real API server, scheduler and controllers; kwok plays the GPU nodes)"
+step "Starting the devcluster: control plane, one real CPU node (kubelet, containerd, runc), kwok GPU nodes"
 python3 hack/devcluster/devcluster.py up
+k get nodes -L devcluster.kubedet.io/real,nvidia.com/gpu.product
 
-step "Installing kubedet: CRDs, roles, admission policies, the operator's namespace and identity"
+step "Deploying kubedet: CRDs, roles, admission policies, and the operator as its Deployment on the real node"
+# One operator at a time: `make demo-sim` leaves its local process running.
+python3 hack/demo/local_operator.py stop | sed 's/^/  /'
 k apply --server-side --force-conflicts --field-manager=kubedet-demo -k "$overlay" | sed 's/^/  /'
 crds=(datasets.kubedet.io trainedmodels.kubedet.io trainingruns.kubedet.io)
-k wait --for=condition=Established --timeout=60s "${crds[@]/#/crd/}"
+kubectl wait --for=condition=Established --timeout=60s "${crds[@]/#/crd/}" >/dev/null
+# The tests and the simulated walk-through scale it to 0 while they own the cluster.
+kubectl scale deployment kubedet-operator -n "$system" --replicas=1 >/dev/null
+k rollout status deployment/kubedet-operator -n "$system" --timeout=180s
+k get pods -n "$system" -o wide
+echo "  its JSON log (kubectl logs -n $system deploy/kubedet-operator):"
+kubectl logs -n "$system" deploy/kubedet-operator --tail=3 | cut -c1-200 | sed 's/^/  | /'
+echo "  its metrics, through the API server's proxy to the pod:"
+kubectl get --raw "/api/v1/namespaces/$system/services/http:kubedet-operator-metrics:metrics/proxy/metrics" \
+  | grep -E '^kubedet_' | head -4 | sed 's/^/  | /'
 
-step "Running the operator as a local process under its ServiceAccount (no container runtime here)"
-"$py" hack/demo/local_operator.py start --timeout 60
-
-step "A namespace for the demo (PodSecurity restricted), storage, and two users"
+step "A namespace for the demo (PodSecurity restricted), its volumes, and two users"
 if kubectl get namespace "$ns" >/dev/null 2>&1; then
-  # A previous demo's runs carry kubedet's finalizer; the running operator releases them.
+  # A previous demo's runs carry kubedet's finalizer; the operator, running again, releases them.
   echo "  removing the previous demo's namespace"
-  kubectl delete namespace "$ns" --timeout=120s >/dev/null
-  kubectl delete pv -l kubedet.io/demo=true --timeout=60s >/dev/null
+  kubectl delete namespace "$ns" --timeout=180s >/dev/null
 fi
 k create namespace "$ns"
 k label namespace "$ns" pod-security.kubernetes.io/enforce=restricted
-objects claims "$ns" | kubectl apply -f - | sed 's/^/  /'
+objects claims | kubectl apply -n "$ns" -f - | sed 's/^/  /'
 # alice trains models (kubedet-editor); bob approves them for inference (kubedet-publisher).
 k create rolebinding alice-editor -n "$ns" --clusterrole=kubedet-editor --user=alice
 k create rolebinding bob-publisher -n "$ns" --clusterrole=kubedet-publisher --user=bob
 
-step "The sample Dataset and base models (manifests/samples); kubedet checks the dataset in a preflight Job"
+step "Writing two synthetic datasets and a base model onto the volumes (a Job of the trainer image)"
+objects seed | kubectl apply -n "$ns" -f - | sed 's/^/  /'
+job_done seed-demo-data 240
+
+step "Datasets and the base model; kubedet checks each dataset in a preflight pod on the real node"
 objects inputs | kubectl apply -n "$ns" -f - | sed 's/^/  /'
-k wait --for=condition=Ready --timeout=90s -n "$ns" dataset/dump-sites trainedmodel/rtmdet-tiny-coco
+k wait --for=condition=Ready --timeout=180s -n "$ns" dataset/shapes dataset/shapes-vandalised trainedmodel/rtmdet-tiny-random
 k get datasets,trainedmodels -n "$ns"
+k get pods -n "$ns" -l kubedet.io/component=preflight -o wide
 
-step "The sample TrainingRun: fine-tune RTMDet-tiny on dump-sites, publish the model if it succeeds"
-objects run | kubectl apply -n "$ns" -f - | sed 's/^/  /'
-watch_run dump-sites-rtmdet-tiny Succeeded,Failed
-model=$(kubectl get trainingrun dump-sites-rtmdet-tiny -n "$ns" -o jsonpath='{.status.trainedModelRef.name}')
-k wait --for=condition=Published --timeout=60s -n "$ns" "trainedmodel/$model"
-k get trainingruns,trainedmodels -n "$ns"
-k get jobs -n "$ns" -l kubedet.io/component=trainer
+step "Training RTMDet-tiny on the CPU node for real (the trainer reports progress through its own token)"
+objects run | kubectl apply -n "$ns" --as=alice -f - | sed 's/^/  /'
+watch_run shapes-rtmdet-tiny Succeeded,Failed 900
+k get trainingruns -n "$ns"
+phase=$(kubectl get trainingrun shapes-rtmdet-tiny -n "$ns" -o jsonpath='{.status.phase}')
+if [[ $phase != Succeeded ]]; then
+  kubectl get trainingrun shapes-rtmdet-tiny -n "$ns" -o yaml >&2
+  echo "the training did not succeed" >&2
+  exit 1
+fi
+model=$(kubectl get trainingrun shapes-rtmdet-tiny -n "$ns" -o jsonpath='{.status.trainedModelRef.name}')
+k get trainedmodel "$model" -n "$ns" -o jsonpath='{"metrics: "}{.status.metrics}{"\nstatistics: "}{.status.statistics}{"\nlineage: base "}{.spec.baseModelRef.name}{", dataset "}{.spec.datasetRef.name}{", run "}{.spec.trainingRunRef.name}{"\n"}'
 
-step "A run that fails: learning rate 10 makes the loss diverge; the details go to an error ConfigMap"
-objects failing | kubectl apply -n "$ns" -f - | sed 's/^/  /'
-watch_run dump-sites-rtmdet-tiny-lr10 Failed,Succeeded
-error_cm=$(kubectl get trainingrun dump-sites-rtmdet-tiny-lr10 -n "$ns" -o jsonpath='{.status.errorConfigMapRef.name}')
-k get trainingrun dump-sites-rtmdet-tiny-lr10 -n "$ns" \
+echo "  its history, per-class AP and pictures (the kubectl plugin installed with the package: kubectl kubedet stats):"
+"$root/.venv/bin/kubectl-kubedet" stats "$model" -n "$ns" --plot "$DEVCLUSTER_DIR/demo/plots" \
+  | sed -n '1p;/AP per class/,$p' | sed 's/^/  | /'
+
+step "The model, used by stock MMDetection (mmdet.apis) in a pod, from the volume"
+objects detect "$(uri_of "$model" '{.spec.config}')" "$(uri_of "$model" '{.spec.checkpoint.uri}')" \
+  datasets/shapes/images/shape_00079.png | kubectl apply -n "$ns" -f - | sed 's/^/  /'
+job_done detect 240
+
+step "A run that fails in its pod: files of a checked dataset deleted before the run reads them"
+objects vandal | kubectl apply -n "$ns" -f - | sed 's/^/  /'
+job_done vandal 120
+objects broken-run | kubectl apply -n "$ns" --as=alice -f - | sed 's/^/  /'
+watch_run shapes-vandalised-rtmdet-tiny Failed,Succeeded 300
+k get trainingrun shapes-vandalised-rtmdet-tiny -n "$ns" \
   -o jsonpath='{range .status.conditions[?(@.type=="Failed")]}{.reason}: {.message}{"\n"}{end}'
-k get configmap "$error_cm" -n "$ns" -o yaml
+k get pods -n "$ns" -l kubedet.io/training-run=shapes-vandalised-rtmdet-tiny \
+  -o jsonpath='{range .items[*]}{.metadata.name}: exit code {.status.containerStatuses[0].state.terminated.exitCode}{"\n"}{end}'
+error_cm=$(kubectl get trainingrun shapes-vandalised-rtmdet-tiny -n "$ns" -o jsonpath='{.status.errorConfigMapRef.name}')
+k get configmap "$error_cm" -n "$ns" \
+  -o jsonpath='reason {.data.reason}, exit code {.data.exitCode}, pod {.data.podName}, failed at {.data.failedAt}{"\n"}'
+echo "  its keys: $(kubectl get configmap "$error_cm" -n "$ns" -o jsonpath='{.data}' | "$py" -c 'import json,sys; print(", ".join(sorted(json.load(sys.stdin))))')"
 
-step "Who may publish: alice schedules the draft; publishing its model needs the publish role"
-objects draft | kubectl apply -n "$ns" -f - | sed 's/^/  /'
-k wait --for=condition=Suspended --timeout=30s -n "$ns" trainingrun/dump-sites-faster-rcnn-draft
-k get trainingrun dump-sites-faster-rcnn-draft -n "$ns" \
-  -o jsonpath='{range .status.conditions[?(@.type=="Suspended")]}Suspended={.status} {.reason}: {.message}{"\n"}{end}'
-k patch trainingrun dump-sites-faster-rcnn-draft -n "$ns" --as=alice --type=merge -p '{"spec":{"suspend":false}}'
-watch_run dump-sites-faster-rcnn-draft Succeeded,Failed
-draft_model=$(kubectl get trainingrun dump-sites-faster-rcnn-draft -n "$ns" -o jsonpath='{.status.trainedModelRef.name}')
-echo "  alice (kubedet-editor) tries to publish $draft_model:"
-if show kubectl patch trainedmodel "$draft_model" -n "$ns" --as=alice --type=merge -p '{"spec":{"published":true}}'; then
-  echo "  unexpected: alice could publish" >&2; exit 1
-fi
-echo "  alice tries to create a run that publishes its model by itself (server-side dry run):"
-if objects publishing-run | show kubectl create -n "$ns" --as=alice --dry-run=server -f -; then
-  echo "  unexpected: the admission policy let alice publish" >&2; exit 1
-fi
-echo "  bob (kubedet-publisher) publishes it:"
-k patch trainedmodel "$draft_model" -n "$ns" --as=bob --type=merge -p '{"spec":{"published":true}}'
-k wait --for=condition=Published --timeout=60s -n "$ns" "trainedmodel/$draft_model"
+step "Who may publish: alice (kubedet-editor) may not, bob (kubedet-publisher) may"
+who_may_publish "$model"
 
-step "Everything kubedet made, as a data scientist sees it"
-k get kubedet -n "$ns"
-
-printf '\n%sDone in %ss.%s The devcluster and the operator keep running. Next:\n' "$bold" "$((SECONDS - t0))" "$reset"
+summary
 cat <<NEXT
   export KUBECONFIG=$KUBECONFIG
   kubectl get kubedet -n $ns
-  kubectl describe trainingrun dump-sites-rtmdet-tiny -n $ns
-  kubectl get trainedmodels -n $ns --as=alice    # what alice may see
-  less $DEVCLUSTER_DIR/demo/operator.log         # the operator's log (JSON lines)
+  kubectl describe trainingrun shapes-rtmdet-tiny -n $ns
+  kubectl logs -n $system deploy/kubedet-operator     # the operator's JSON log
+  ls $DEVCLUSTER_DIR/demo/plots                       # loss, mAP and per-class AP of the model
+  make demo-sim        # the same walk-through on simulated GPU nodes, in about a minute
   make demo-down       # stop the operator, keep the cluster
-  make cluster-down    # stop the operator and the cluster
+  make cluster-down    # stop everything
+Simulated: the kwok GPU nodes (nothing above ran on them). Real: everything else.
 NEXT

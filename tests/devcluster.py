@@ -67,6 +67,19 @@ class Devcluster:
         items = {"apiVersion": "v1", "kind": "List", "items": list(bodies)}
         self.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(items))
 
+    def evict(self, namespace: str, pod: str) -> None:
+        """The Eviction API, as a drain or an autoscaler calls it: the API server marks the pod
+        DisruptionTarget=True and deletes it."""
+        eviction = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": pod, "namespace": namespace},
+        }
+        self.kubectl(
+            "create", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction", "-f", "-",
+            input=json.dumps(eviction),
+        )  # fmt: skip
+
     def api_client(self, as_user: str | None = None, as_groups: list[str] | None = None):  # type: ignore[no-untyped-def]
         from kubernetes import client, config
 

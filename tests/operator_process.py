@@ -99,6 +99,16 @@ class OperatorProcess:
         except OSError:
             return False
 
+    def log_lines(self, needle: str, limit: int = 60) -> str:
+        """The operator's last log lines that mention `needle` (a namespace, a run): what a failing
+        test reports, since CI keeps no log files."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError as error:
+            return f"(no operator log: {error})"
+        found = [line for line in lines if needle in line][-limit:]
+        return "operator log:\n" + "\n".join(found) if found else f"(no operator log line mentions {needle})"
+
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
             return str(response.read().decode())

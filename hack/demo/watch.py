@@ -41,6 +41,20 @@ def summary(body: dict[str, Any]) -> list[str]:
         if len(message) > 90:
             message = message[:87] + "..."
         lines.append(f"{condition['type']}={condition['status']} {condition.get('reason', '')}: {message}")
+    progress = status.get("progress") or {}
+    if progress.get("epoch"):
+        # What the trainer reports through its own token while it trains (kubectl get tr shows it too).
+        best = (
+            f", best mAP {progress['bestMAP']:.3f} (epoch {progress.get('bestEpoch')})"
+            if "bestMAP" in progress
+            else ""
+        )
+        loss = f", loss {progress['loss']:.3f}" if "loss" in progress else ""
+        eta = f", ETA {progress['etaSeconds']}s" if "etaSeconds" in progress else ""
+        lines.append(
+            f"progress: epoch {progress['epoch']}/{progress.get('totalEpochs', '?')}, "
+            f"{progress.get('percent', 0)}%{eta}{loss}{best}"
+        )
     if status.get("jobName"):
         lines.append(f"job={status['jobName']}")
     for key in ("trainedModelRef", "errorConfigMapRef"):

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the devcluster binaries (Kubernetes control plane + kubectl, etcd, kwok) into bin/.
-# A binary is rebuilt only when its pinned module files change: bin/.stamp-<group> holds their hash.
+# Build the devcluster binaries into bin/: the Kubernetes control plane, kubectl, etcd and kwok, and the
+# real nodes' kubelet, kube-proxy, containerd (with ctr and its runc shim) and runc.
+# A binary is rebuilt only when its pinned module files change: bin/.stamp-<name> holds their hash.
+#   build.sh [all|etcd|kwok|kube|node]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -13,18 +15,18 @@ start=$SECONDS
 
 stamp_of() { cat "$here/versions.env" "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-16; }
 
-build_group() {  # group ldflags output packages...
-  local group=$1 ldflags=$2 output=$3; shift 3
-  local want; want=$(stamp_of "$group")
-  if [[ -f "$bin/.stamp-$group" && "$(cat "$bin/.stamp-$group")" == "$want" ]]; then
-    echo "[devcluster build] $group: up to date"
+build() {  # name module tags ldflags output packages...
+  local name=$1 module=$2 tags=$3 ldflags=$4 output=$5; shift 5
+  local want; want=$(stamp_of "$module")
+  if [[ -f "$bin/.stamp-$name" && "$(cat "$bin/.stamp-$name")" == "$want" ]]; then
+    echo "[devcluster build] $name: up to date"
     return
   fi
-  echo "[devcluster build] $group: building $* ..."
+  echo "[devcluster build] $name: building $* ..."
   local t0=$SECONDS
-  (cd "$here/$group" && go build -trimpath -tags selinux,notest -ldflags "-s -w $ldflags" -o "$output" "$@")
-  echo "$want" > "$bin/.stamp-$group"
-  echo "[devcluster build] $group: done in $((SECONDS - t0))s"
+  (cd "$here/$module" && go build -trimpath -tags "$tags" -ldflags "-s -w $ldflags" -o "$output" "$@")
+  echo "$want" > "$bin/.stamp-$name"
+  echo "[devcluster build] $name: done in $((SECONDS - t0))s"
 }
 
 kube_minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
@@ -35,12 +37,27 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 etcd_ldflags="-X go.etcd.io/etcd/api/v3/version.GitSHA=${ETCD_VERSION}"
 kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION}"
+containerd_ldflags="-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION}"
+runc_ldflags="-X main.version=${RUNC_VERSION#v}"
 
 group=${1:-all}
-if [[ $group == all || $group == etcd ]]; then build_group etcd "$etcd_ldflags" "$bin/etcd" go.etcd.io/etcd/server/v3; fi
-if [[ $group == all || $group == kwok ]]; then build_group kwok "$kwok_ldflags" "$bin/" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl; fi
-if [[ $group == all || $group == kube ]]; then
-  build_group kube "$kube_ldflags" "$bin/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+if [[ $group == all || $group == etcd ]]; then build etcd etcd selinux,notest "$etcd_ldflags" "$bin/etcd" go.etcd.io/etcd/server/v3; fi
+if [[ $group == all || $group == kwok ]]; then
+  build kwok kwok selinux,notest "$kwok_ldflags" "$bin/" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
 fi
+if [[ $group == all || $group == kube ]]; then
+  build kube kube selinux,notest "$kube_ldflags" "$bin/" k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+fi
+if [[ $group == all || $group == node ]]; then
+  # The graph drivers a devcluster never uses need C libraries: left out, containerd links statically.
+  build containerd node no_btrfs,no_devmapper,no_zfs "$containerd_ldflags" "$bin/" \
+    github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr
+  # Debian's runc 1.1.5 fails under containerd 2.4 and its crun refuses the spec, so runc is built too,
+  # with cgo for seccomp (libseccomp-dev; RuntimeDefault profiles need it).
+  CGO_ENABLED=1 build runc node seccomp "$runc_ldflags" "$bin/runc" github.com/opencontainers/runc
+fi
+if [[ $group == all || $group == dns ]]; then build coredns dns "" "" "$bin/coredns" github.com/coredns/coredns; fi
 echo "[devcluster build] all binaries ready in $((SECONDS - start))s"

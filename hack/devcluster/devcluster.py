@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""devcluster: a real Kubernetes control plane on this machine, with kwok simulating GPU nodes.
+"""devcluster: a real Kubernetes control plane on this machine, real nodes, and kwok simulating GPU nodes.
 
-    devcluster.py up [--gpu-nodes N] [--cpu-nodes M]   start (idempotent) and print the KUBECONFIG line
+    devcluster.py up [--gpu-nodes N] [--cpu-nodes M] [--real-nodes R]
+                                                         start (idempotent) and print the KUBECONFIG line
     devcluster.py down                                   stop everything and remove the state
     devcluster.py status                                 which components run
     devcluster.py restart COMPONENT                      stop and start one component (fault tests)
     devcluster.py stop COMPONENT / start COMPONENT
 
-Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok controller,
-built from upstream sources by hack/devcluster/build.sh into bin/. State (PKI, etcd data, logs, pids)
+Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok controller, and
+for each real node containerd and kubelet (one kube-proxy for all: realnodes.py), built from upstream
+sources by hack/devcluster/build.sh into bin/. State (PKI, etcd data, logs, pids)
 lives in .devcluster/ (DEVCLUSTER_DIR overrides it). Standard library only, so it runs before any
 virtual environment exists.
 """
@@ -25,6 +27,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import realnodes
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -43,8 +47,32 @@ PORTS = {
     "kube-scheduler": int(os.environ.get("DEVCLUSTER_SCHEDULER_PORT", "26259")),
     "kwok": int(os.environ.get("DEVCLUSTER_KWOK_PORT", "26250")),
 }
-COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
-SERVICE_CIDR = "10.96.0.0/16"
+CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+SERVICE_CIDR = realnodes.SERVICE_CIDR
+REAL_NODES_FILE = STATE / "real-nodes"
+LAYOUT = realnodes.Layout(
+    state=STATE,
+    pki=PKI,
+    bin=BIN,
+    logs=LOGS,
+    apiserver_port=PORTS["kube-apiserver"],
+    healthz_base_port=int(os.environ.get("DEVCLUSTER_NODE_HEALTHZ_PORT", "26300")),
+)
+PAUSE_ARCHIVE = ROOT / ".cache" / "images" / "oci" / "kubedet-pause_1.tar"
+PAUSE_IMAGE = "localhost/kubedet-pause:1"
+
+
+def real_nodes() -> int:
+    """How many real nodes this devcluster was started with (recorded by `up`)."""
+    try:
+        return int(REAL_NODES_FILE.read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def components() -> list[str]:
+    return CONTROL_PLANE + realnodes.component_names(real_nodes())
+
 
 # Identities in the static token file. Test users are not listed: tests impersonate them as admin.
 TOKENS = {
@@ -91,6 +119,7 @@ def ensure_pki() -> None:
         [
             "IP:127.0.0.1",
             "IP:10.96.0.1",
+            f"IP:{realnodes.API_ADDRESS}",
             "DNS:localhost",
             "DNS:kubernetes",
             "DNS:kubernetes.default",
@@ -171,26 +200,39 @@ def component_args(name: str) -> list[str]:
             "--log-level=warn",
         ]
     if name == "kube-apiserver":
+        real = real_nodes() > 0
         return [
             str(BIN / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            # With real nodes, pods reach it on the devcluster's bridge (the `kubernetes` Service's
+            # endpoint) and this machine's clients on loopback, so it listens on both; without, loopback.
+            f"--bind-address={'0.0.0.0' if real else '127.0.0.1'}",
+            f"--advertise-address={realnodes.API_ADDRESS if real else '127.0.0.1'}",
             f"--secure-port={p['kube-apiserver']}",
-            # Loopback cannot be an endpoint of the kubernetes Service, and no pod here needs one.
-            "--endpoint-reconciler-type=none",
+            # Loopback cannot be an endpoint of the kubernetes Service, and without real nodes no pod
+            # needs one.
+            f"--endpoint-reconciler-type={'lease' if real else 'none'}",
+            f"--kubelet-client-certificate={PKI / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={PKI / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={PKI / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP",
             f"--tls-cert-file={PKI / 'apiserver.crt'}",
             f"--tls-private-key-file={PKI / 'apiserver.key'}",
             f"--client-ca-file={PKI / 'ca.crt'}",
             f"--token-auth-file={PKI / 'tokens.csv'}",
-            "--authorization-mode=RBAC",
+            # Node, as kubeadm does: a kubelet reads only what its own pods need.
+            "--authorization-mode=Node,RBAC",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={PKI / 'sa.pub'}",
             f"--service-account-signing-key-file={PKI / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            # As clouds do for GPU nodes: pods asking for nvidia.com/gpu get the matching toleration.
-            # PodSecurity, ServiceAccount and ValidatingAdmissionPolicy are on by default.
-            "--enable-admission-plugins=ExtendedResourceToleration",
+            # PodSecurity, ServiceAccount and ValidatingAdmissionPolicy are on by default. Added:
+            # ExtendedResourceToleration, as clouds do for GPU nodes (pods asking for nvidia.com/gpu get
+            # the matching toleration); OwnerReferencesPermissionEnforcement, on in OpenShift: an
+            # ownerReference with blockOwnerDeletion needs `update` on the owner's finalizers.
+            # NodeRestriction, as kubeadm does: a kubelet writes only its own Node and pods.
+            "--enable-admission-plugins=ExtendedResourceToleration,OwnerReferencesPermissionEnforcement,"
+            "NodeRestriction",
             "--allow-privileged=true",
             # Benchmarks create thousands of objects at once; the defaults (400/200) throttle them.
             "--max-requests-inflight=1000",
@@ -232,7 +274,8 @@ def component_args(name: str) -> list[str]:
             str(BIN / "kwok"),
             f"--kubeconfig={STATE / 'kwok.kubeconfig'}",
             f"--config={HERE / 'stages.yaml'}",
-            "--manage-all-nodes=true",
+            # Only its own nodes: the real nodes have kubelets.
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             # Nodes advertise loopback, so anything reaching for a "kubelet" (kubectl logs) stays on
             # this machine and is answered by kwok itself.
             "--node-ip=127.0.0.1",
@@ -243,7 +286,9 @@ def component_args(name: str) -> list[str]:
             # Short leases: a restarted kwok takes over its nodes (and their pods) within seconds.
             "--node-lease-duration-seconds=10",
         ]
-    raise SystemExit(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+    if name in realnodes.component_names(real_nodes()):
+        return realnodes.component_args(LAYOUT, name)
+    raise SystemExit(f"unknown component {name!r}; one of {', '.join(components())}")
 
 
 def pid_of(name: str) -> int | None:
@@ -281,7 +326,18 @@ def start(name: str) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=STATE,
+            env=realnodes.component_env(LAYOUT) if name not in CONTROL_PLANE else None,
         )
+    # Popen returns as soon as the child starts its exec (vfork), a moment before /proc/PID/cmdline
+    # names the new program: wait for it, or pid_of() would take the component for one that exited.
+    deadline = time.monotonic() + 5
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+                break
+        except OSError:
+            break
+        time.sleep(0.005)
     (PIDS / f"{name}.pid").write_text(str(proc.pid))
 
 
@@ -388,7 +444,7 @@ def node_manifest(name: str, gpus: int, gpu_product: str) -> dict:
 def ensure_nodes(gpu_nodes: int, cpu_nodes: int, gpus_per_node: int, gpu_product: str) -> None:
     wanted = [node_manifest(f"kwok-gpu-{i}", gpus_per_node, gpu_product) for i in range(gpu_nodes)]
     wanted += [node_manifest(f"kwok-cpu-{i}", 0, gpu_product) for i in range(cpu_nodes)]
-    existing = set(kubectl("get", "nodes", "-o", "name").split())
+    existing = set(kubectl("get", "nodes", "-o", "name", "-l", f"!{realnodes.REAL_NODE_LABEL}").split())
     names = {f"node/{n['metadata']['name']}" for n in wanted}
     extra = sorted(existing - names)
     if extra:
@@ -396,7 +452,7 @@ def ensure_nodes(gpu_nodes: int, cpu_nodes: int, gpus_per_node: int, gpu_product
     missing = [n for n in wanted if f"node/{n['metadata']['name']}" not in existing]
     if missing:
         kubectl("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": missing}))
-    want_ready = len(wanted)
+    want_ready = len(wanted) + real_nodes()
 
     def all_ready() -> bool:
         nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
@@ -410,7 +466,7 @@ def ensure_nodes(gpu_nodes: int, cpu_nodes: int, gpus_per_node: int, gpu_product
         ]
         return len(ready) >= want_ready
 
-    wait_until(f"{want_ready} nodes Ready", all_ready, 60, "kwok")
+    wait_until(f"{want_ready} nodes Ready", all_ready, 120, "kwok")
 
 
 # --- commands ----------------------------------------------------------------------------------------
@@ -419,16 +475,30 @@ def ensure_nodes(gpu_nodes: int, cpu_nodes: int, gpus_per_node: int, gpu_product
 def up(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     STATE.mkdir(parents=True, exist_ok=True)
+    running = [name for name in CONTROL_PLANE if pid_of(name)]
+    if running and real_nodes() != args.real_nodes:
+        raise SystemExit(
+            f"this devcluster runs with {real_nodes()} real nodes, not {args.real_nodes}: "
+            f"`make cluster-down` first (or REAL_NODES={real_nodes()})"
+        )
+    REAL_NODES_FILE.write_text(str(args.real_nodes))
     ensure_pki()
+    realnodes.ensure_apiserver_certs(LAYOUT)
     for component in ("admin", "kube-controller-manager", "kube-scheduler", "kwok"):
         write_kubeconfig(KUBECONFIG if component == "admin" else STATE / f"{component}.kubeconfig", component)
+    if args.real_nodes:
+        realnodes.ensure_network(LAYOUT, args.real_nodes)
     start("etcd")
     wait_until("etcd", lambda: _get(f"http://127.0.0.1:{PORTS['etcd']}/health")[0] == 200, 30, "etcd")
     start("kube-apiserver")
     wait_until("kube-apiserver /readyz", apiserver_ready, 90, "kube-apiserver")
     for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
         start(name)
+    if args.real_nodes:
+        start_real_nodes(args.real_nodes)
     ensure_nodes(args.gpu_nodes, args.cpu_nodes, args.gpus_per_node, args.gpu_product)
+    if args.real_nodes:
+        ensure_storage()
     # Pods in a new namespace need its default ServiceAccount, which the controller-manager creates.
     wait_until(
         "the default ServiceAccount",
@@ -438,22 +508,92 @@ def up(args: argparse.Namespace) -> None:
     )
     log(
         f"devcluster is up ({args.gpu_nodes} GPU nodes x {args.gpus_per_node} nvidia.com/gpu, "
-        f"{args.cpu_nodes} CPU nodes) in {time.monotonic() - t0:.1f}s"
+        f"{args.cpu_nodes} CPU nodes simulated, {args.real_nodes} real nodes) in {time.monotonic() - t0:.1f}s"
     )
     print(f"export KUBECONFIG={KUBECONFIG}")
 
 
+def image_archives() -> list[Path]:
+    """The pause image first (every pod needs it), then whatever `make images` has built."""
+    if not PAUSE_ARCHIVE.exists():
+        log("building the sandbox (pause) image: hack/images/build.sh pause")
+        subprocess.run([str(ROOT / "hack" / "images" / "build.sh"), "pause"], check=True)
+    others = sorted(p for p in PAUSE_ARCHIVE.parent.glob("*.tar") if p != PAUSE_ARCHIVE)
+    return [PAUSE_ARCHIVE, *others]
+
+
+def start_real_nodes(count: int) -> None:
+    archives = image_archives()
+    realnodes.ensure_proxy_identity(LAYOUT)
+    for index in range(count):
+        if realnodes.write_node_files(LAYOUT, index, PAUSE_IMAGE):
+            stop(f"kubelet-{index}")
+        start(f"containerd-{index}")
+    for index in range(count):
+        name = f"containerd-{index}"
+        wait_until(f"{name}'s socket", LAYOUT.socket(index).exists, 60, name)
+        t0 = time.monotonic()
+        imported = realnodes.import_images(LAYOUT, index, archives)
+        if imported:
+            log(f"{LAYOUT.node_name(index)}: imported {', '.join(imported)} in {time.monotonic() - t0:.0f}s")
+        start(f"kubelet-{index}")
+    start("kube-proxy")
+    LAYOUT.corefile().write_text(realnodes.corefile(LAYOUT, KUBECONFIG))
+    start("cluster-dns")
+    for index in range(count):
+        port = LAYOUT.kubelet_healthz_port(index)
+        wait_until(
+            f"kubelet-{index} /healthz",
+            lambda port=port: _get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
+            90,
+            f"kubelet-{index}",
+        )
+    port = LAYOUT.proxy_healthz_port()
+    wait_until(
+        "kube-proxy /livez", lambda: _get(f"http://127.0.0.1:{port}/livez")[0] == 200, 60, "kube-proxy"
+    )
+    port = LAYOUT.dns_health_port()
+    wait_until(
+        "cluster DNS /health", lambda: _get(f"http://127.0.0.1:{port}/health")[0] == 200, 60, "cluster-dns"
+    )
+
+
+def ensure_storage() -> None:
+    existing = json.loads(kubectl("get", "pv", "-l", "devcluster.kubedet.io/volume=local", "-o", "json"))[
+        "items"
+    ]
+    objects, released = realnodes.storage_objects(LAYOUT, existing)
+    for name in released:
+        # A released volume keeps its last claim's files: it is removed, and a fresh one made instead.
+        kubectl("delete", "pv", name, "--wait=false")
+        subprocess.run(["rm", "-rf", str(LAYOUT.volumes() / name)], check=True)
+    kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+
+
 def down(_: argparse.Namespace) -> None:
-    for name in reversed(COMPONENTS):
+    had = real_nodes()
+    for name in reversed(components()):
         stop(name)
+    if had:
+        # Only the devcluster that runs real nodes owns the bridge, cgroups and rules they use (one
+        # such devcluster per machine; the benchmarks' run with REAL_NODES=0).
+        realnodes.teardown(LAYOUT)
+        left = realnodes.leftovers(LAYOUT)
+        if left:
+            raise SystemExit(
+                f"the real nodes left these behind (state kept in {STATE}):\n  " + "\n  ".join(left)
+            )
     if STATE.exists():
         subprocess.run(["rm", "-rf", str(STATE)], check=True)
-    log("devcluster is down and its state removed")
+    log(
+        "devcluster is down and its state removed"
+        + (": no process, mount, link, cgroup or rule left" if had else "")
+    )
 
 
 def status(_: argparse.Namespace) -> None:
     failed = False
-    for name in COMPONENTS:
+    for name in components():
         pid = pid_of(name)
         failed |= pid is None
         print(f"{name:26} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
@@ -477,6 +617,7 @@ def main() -> None:
     up_parser.add_argument("--cpu-nodes", type=int, default=int(os.environ.get("CPU_NODES", "2")))
     up_parser.add_argument("--gpus-per-node", type=int, default=int(os.environ.get("GPUS_PER_NODE", "8")))
     up_parser.add_argument("--gpu-product", default=os.environ.get("GPU_PRODUCT", "NVIDIA-H100-80GB-HBM3"))
+    up_parser.add_argument("--real-nodes", type=int, default=int(os.environ.get("REAL_NODES", "1")))
     up_parser.set_defaults(func=up)
     commands.add_parser("down", help="stop everything and remove the state").set_defaults(func=down)
     commands.add_parser("status", help="show which components run").set_defaults(func=status)
@@ -486,7 +627,7 @@ def main() -> None:
         ("start", lambda a: start(a.component)),
     ):
         sub = commands.add_parser(verb, help=f"{verb} one component")
-        sub.add_argument("component", choices=COMPONENTS)
+        sub.add_argument("component")
         sub.set_defaults(func=func)
     args = parser.parse_args()
     args.func(args)

@@ -1,9 +1,10 @@
-# The demo's operator runs as a local process; these targets stop it, with or without the cluster.
+# `make demo` runs the operator as its Deployment, `make demo-sim` as a local process; demo-down stops
+# either, with or without the cluster.
 
 ##@ Demo: stop, train for real
 
 .PHONY: demo-down
-demo-down: ## Stop the demo's operator (the devcluster keeps running).
+demo-down: ## Stop the demo's operator: its Deployment scaled to 0, or demo-sim's process (the devcluster keeps running).
 	@hack/demo.sh stop
 
 # Stopping the cluster also stops the operator that talks to it (its pid file lives in the

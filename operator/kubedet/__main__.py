@@ -8,7 +8,7 @@ import sys
 
 import kopf
 
-from kubedet.peering import PEERING_NAME
+from kubedet.api.constants import PEERING_NAME
 
 
 def main(argv: list[str] | None = None) -> int:

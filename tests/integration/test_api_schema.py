@@ -14,12 +14,12 @@ import yaml
 from tests.devcluster import Devcluster, wait_for
 from tests.unit.api.invalid_cases import InvalidCase, load_bases, load_cases
 
-from kubedet import crdgen
 from kubedet.api.common import Hyperparameters
 from kubedet.api.conditions import set_condition
 from kubedet.api.constants import FINALIZER, ConditionType, Reason
 from kubedet.api.kinds import model_for_kind
 from kubedet.api.trainingrun import TrainingRun
+from kubedet.manifests import crds as crdgen
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +143,7 @@ def test_draft_is_editable_until_scheduled(api: Devcluster, namespace: str) -> N
         "-p",
         json.dumps({"status": {"startTime": "2026-05-01T12:00:00Z"}}),
     )
-    patch({"suspend": True, "publish": True, "nodeSelector": {"pool": "gpu"}, "priorityClassName": "low"})
+    patch({"suspend": True, "publish": True, "nodeSelector": {"pool": "gpu"}})
     error = patch({"hyperparameters": {"epochs": 42}}, check=False)
     assert "immutable once the run is scheduled" in error
     stored = TrainingRun.from_obj(_get(api, namespace, "TrainingRun", "draft"))

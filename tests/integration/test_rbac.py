@@ -20,8 +20,9 @@ import pytest
 import yaml
 from tests.devcluster import Devcluster, wait_for
 
-from kubedet import crdgen, rbac, roles
 from kubedet.api.constants import API_VERSION, GROUP, ConditionType, Label
+from kubedet.manifests import crds as crdgen
+from kubedet.manifests import rbac, roles
 
 pytestmark = pytest.mark.integration
 
@@ -75,10 +76,10 @@ READY = {"type": ConditionType.READY.value, "status": "True", "reason": "Trainin
          "message": "set by the RBAC matrix", "lastTransitionTime": "2026-01-01T00:00:00Z"}
 
 
-def dataset(name: str) -> dict[str, Any]:
+def dataset(name: str, source: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": "Dataset", "metadata": {"name": name},
-            "spec": {"source": {"uri": "pvc://datasets/matrix"}, "annotations": {"file": "annotations.json"},
-                     "classes": ["dump-site"]}}
+            "spec": {"source": source or {"uri": "pvc://datasets/matrix"},
+                     "annotations": {"file": "annotations.json"}, "classes": ["dump-site"]}}
 
 
 def run(name: str, **spec: Any) -> dict[str, Any]:
@@ -86,9 +87,10 @@ def run(name: str, **spec: Any) -> dict[str, Any]:
             "spec": {"datasetRef": {"name": DATASET}, "baseModelRef": {"name": BASE_MODEL}, **spec}}
 
 
-def model(name: str, trained_by: str | None = None) -> dict[str, Any]:
+def model(name: str, trained_by: str | None = None,
+          checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"config": "mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py",
-                            "checkpoint": {"uri": "pvc://models/matrix.pth"}}
+                            "checkpoint": checkpoint or {"uri": "pvc://models/matrix.pth"}}
     if trained_by:
         spec |= {"trainingRunRef": {"name": trained_by}, "baseModelRef": {"name": BASE_MODEL},
                  "datasetRef": {"name": DATASET}}
@@ -155,6 +157,17 @@ def _create(obj: dict[str, Any]) -> Request:
 
 
 PUBLISHED = {"spec": {"published": True}}
+# What a pod would be handed (tests/integration/test_run_escalation.py goes through every way): a
+# Secret and a claim no kubedet role grants `get` on, an image and a PriorityClass off the shipped
+# allowlists (kubedet-system/kubedet-settings), and an image on it. ND and IM name none of them, so they
+# show RBAC alone.
+SECRET = {"uri": "s3://bucket/matrix", "secretRef": {"name": "matrix-creds"}}
+CLAIM = {"uri": "pvc://matrix-claim/data"}
+HTTPS_SOURCE = {"uri": "https://datasets.example.com/matrix"}
+HTTPS_CHECKPOINT = {"uri": "https://download.openmmlab.com/mmdetection/matrix.pth"}
+OFF_LIST_IMAGE = "docker.io/library/busybox:1.36"
+LISTED_IMAGE = "ghcr.io/kubedet/trainer:0.1.0"
+OFF_LIST_PRIORITY_CLASS = "system-cluster-critical"
 
 
 ACTIONS: dict[str, Callable[[str], Request]] = {
@@ -176,8 +189,17 @@ ACTIONS: dict[str, Callable[[str], Request]] = {
     "LC": lambda role: Request(("get", "configmaps")),
     "RS": lambda role: Request(("get", "trainingrun", FAILED_RUN, "--subresource=status")),
     "MS": lambda role: Request(("get", "trainedmodel", SHARED_MODEL, "--subresource=status")),
-    "ND": lambda role: _create(dataset(object_name(role, "dataset"))),
-    "IM": lambda role: _create(model(object_name(role, "import"))),
+    "ND": lambda role: _create(dataset(object_name(role, "dataset"), HTTPS_SOURCE)),
+    "IM": lambda role: _create(model(object_name(role, "import"), checkpoint=HTTPS_CHECKPOINT)),
+    "OS": lambda role: _create(run(object_name(role, "output-secret"), suspend=True, output=SECRET)),
+    "OV": lambda role: _create(run(object_name(role, "output-claim"), suspend=True, output=CLAIM)),
+    "BI": lambda role: _create(run(object_name(role, "off-list-image"), suspend=True, image=OFF_LIST_IMAGE)),
+    "AI": lambda role: _create(run(object_name(role, "listed-image"), suspend=True, image=LISTED_IMAGE)),
+    "BP": lambda role: _create(run(object_name(role, "off-list-class"), suspend=True,
+                                   priorityClassName=OFF_LIST_PRIORITY_CLASS)),
+    "DS": lambda role: _create(dataset(object_name(role, "dataset-secret"), SECRET)),
+    "DV": lambda role: _create(dataset(object_name(role, "dataset-claim"), CLAIM)),
+    "MK": lambda role: _create(model(object_name(role, "import-secret"), checkpoint=SECRET)),
 }
 
 
@@ -309,6 +331,14 @@ def cells(claims_enforced: Devcluster, matrix_namespace: str, matrix: Matrix) ->
     published_import["spec"]["published"] = True
     wait_for(policy_refuses("kubedet-manage-datasets-and-models", published_import), timeout=60,
              message="the TrainedModel publish policy to be enforced")
+    for role, body in (
+        ("kubedet-create-training-run", run("probe-secret", suspend=True, output=SECRET)),
+        ("kubedet-create-training-run", run("probe-image", suspend=True, image=OFF_LIST_IMAGE)),
+        ("kubedet-manage-datasets-and-models", dataset("probe-secret", SECRET)),
+        ("kubedet-manage-datasets-and-models", model("probe-secret", checkpoint=SECRET)),
+    ):
+        wait_for(policy_refuses(role, body), timeout=60,
+                 message="the storage access and allowlist policies to be enforced")
 
     def row(role: str) -> list[Cell]:
         expected = dict(zip(matrix.actions, matrix.expected[role], strict=True))
@@ -356,3 +386,13 @@ def test_refusals_name_the_missing_permission_and_the_roles_that_grant_it(cells:
 
     unready = _refusal(cells, "kubedet-publisher", "PU")
     assert "has not succeeded" in unready and "Ready" in unready
+
+    secret = _refusal(cells, "kubedet-editor", "OS")
+    assert "spec.output.secretRef names Secret matrix-creds" in secret and "ask for get on secrets" in secret
+    claim = _refusal(cells, "kubedet-admin", "DV")
+    assert "spec.source.uri reads PersistentVolumeClaim matrix-claim" in claim
+    assert "ask for get on persistentvolumeclaims" in claim
+    image = _refusal(cells, "admin", "BI")
+    assert f"spec.image {OFF_LIST_IMAGE} is not allowed" in image and "KUBEDET_ALLOWED_IMAGES" in image
+    priority = _refusal(cells, "edit", "BP")
+    assert f"spec.priorityClassName {OFF_LIST_PRIORITY_CLASS} is not allowed" in priority

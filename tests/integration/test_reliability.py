@@ -106,11 +106,10 @@ def delete_all_and_check_nothing_left(cluster: Devcluster, namespace: str) -> No
         timeout=120,
         message="every run to be deleted (finalizers released)",
     )
-    wait_for(
-        lambda: not leftovers(cluster, namespace),
-        timeout=90,
-        message="no object of a deleted run to be left",
-    )
+    try:
+        wait_for(lambda: not leftovers(cluster, namespace), timeout=90, message="no object of a deleted run")
+    except TimeoutError:
+        raise AssertionError(f"left after every run was deleted: {leftovers(cluster, namespace)}") from None
 
 
 def ended_while_down(snap: Snapshot) -> bool:
@@ -293,21 +292,8 @@ def test_evicted_pod_is_retried_without_using_up_the_backoff_limit(
     )
     wait_phase(devcluster, namespace, "ev", "Running", timeout=60)
     pod = items(devcluster, namespace, "pods", "kubedet.io/training-run=ev")[0]["metadata"]["name"]
-    # The real Eviction API: the API server marks the pod DisruptionTarget=True and deletes it.
-    eviction = {
-        "apiVersion": "policy/v1",
-        "kind": "Eviction",
-        "metadata": {"name": pod, "namespace": namespace},
-    }
     evicted_at = time.monotonic()
-    devcluster.kubectl(
-        "create",
-        "--raw",
-        f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction",
-        "-f",
-        "-",
-        input=json.dumps(eviction),
-    )
+    devcluster.evict(namespace, pod)
     # The kubelet's part, which kwok does not play: a deleted running pod's container is stopped and
     # the pod ends Failed; only then does the Job controller release it and count it (ignored, by the
     # DisruptionTarget rule of the Job's podFailurePolicy).

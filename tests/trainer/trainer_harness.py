@@ -65,19 +65,23 @@ class Trainer:
         path.write_text(json.dumps(spec))
         return path
 
-    def start(self, spec: dict[str, Any], workdir: Path) -> subprocess.Popen[str]:
+    def start(
+        self, spec: dict[str, Any], workdir: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         workdir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "kubedet_trainer", "train", "--spec", str(self.write_spec(spec))]
         return subprocess.Popen(
             [*command, "--workdir", str(workdir)],
-            env=self.env(workdir),
+            env={**self.env(workdir), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
 
-    def run(self, spec: dict[str, Any], workdir: Path, timeout: float = 600) -> TrainerRun:
-        process = self.start(spec, workdir)
+    def run(
+        self, spec: dict[str, Any], workdir: Path, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> TrainerRun:
+        process = self.start(spec, workdir, env)
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from tests.e2e.gitops_health import evaluate, script
+
+from kubedet.config import (
+    HELPER_NODE_SELECTOR_KEY,
+    HELPER_TOLERATIONS_KEY,
+    parse_node_selector,
+    parse_tolerations,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = ROOT / "bin" / "kubectl"
@@ -25,6 +33,7 @@ KUSTOMIZATIONS = [
     "operator",
     "default",
     "overlays/devcluster",
+    "overlays/devcluster-real-node",
     "overlays/kind",
 ]
 # Volume types the baseline and restricted levels allow (pod-security-standards, "Volume Types").
@@ -123,7 +132,9 @@ def test_restricted_check_catches_a_root_pod() -> None:
     assert len(restricted_violations(pod)) >= 6
 
 
-@pytest.mark.parametrize("kustomization", ["default", "overlays/devcluster", "overlays/kind"])
+@pytest.mark.parametrize(
+    "kustomization", ["default", "overlays/devcluster", "overlays/devcluster-real-node", "overlays/kind"]
+)
 def test_operator_deployment_is_restricted_and_production_shaped(kustomization: str) -> None:
     objects = build(kustomization)
     deployment = one(objects, "Deployment", "kubedet-operator")
@@ -143,9 +154,12 @@ def test_operator_deployment_is_restricted_and_production_shaped(kustomization: 
     assert container["args"] == [f"--liveness=http://0.0.0.0:{ports['health']}/healthz"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
-    # The settings come from the generated ConfigMap (hash-suffixed name, so a change rolls the pod).
-    (source,) = container["envFrom"]
+    # The settings come from the generated ConfigMap (hash-suffixed name, so a change rolls the pod),
+    # the admission allowlists from kubedet-settings (fixed name: the policy binding names it).
+    source, allowlists = container["envFrom"]
     config = one(objects, "ConfigMap", source["configMapRef"]["name"])
+    assert allowlists == {"configMapRef": {"name": "kubedet-settings"}}
+    assert one(objects, "ConfigMap", "kubedet-settings")["metadata"]["namespace"] == "kubedet-system"
     assert config["metadata"]["namespace"] == "kubedet-system"
     assert int(config["data"]["KUBEDET_METRICS_PORT"]) == ports["metrics"] == 8081
     assert config["data"]["KUBEDET_TRAINER_IMAGE"] and config["data"]["KUBEDET_ARTIFACT_STORE"]
@@ -172,7 +186,8 @@ def test_operator_deployment_is_restricted_and_production_shaped(kustomization: 
 
 def test_every_setting_is_one_the_operator_reads() -> None:
     config_source = (ROOT / "operator" / "kubedet" / "config.py").read_text()
-    settings = one(build("default"), "ConfigMap")["data"]
+    objects = build("default")
+    settings = {key: value for o in objects if o["kind"] == "ConfigMap" for key, value in o["data"].items()}
     unknown = [key for key in settings if f'"{key}"' not in config_source]
     assert unknown == [], f"settings the operator never reads: {unknown}"
 
@@ -185,6 +200,29 @@ def test_images_per_overlay() -> None:
     assert image("default") == "ghcr.io/kubedet/operator:0.1.0"
     # Both local overlays use the images `make docker-build` tags; nothing is pulled.
     assert image("overlays/kind") == image("overlays/devcluster") == "kubedet-operator:dev"
+    # As kubelet and containerd name the image `make images` imports into the real node.
+    assert image("overlays/devcluster-real-node") == "docker.io/library/kubedet-operator:dev"
+
+
+def test_the_real_node_overlay_puts_the_operator_and_its_helpers_on_the_real_node() -> None:
+    sys.path.insert(0, str(ROOT / "hack" / "devcluster"))
+    import realnodes
+
+    objects = build("overlays/devcluster-real-node")
+    pod = one(objects, "Deployment", "kubedet-operator")["spec"]["template"]["spec"]
+    taint = realnodes.REAL_NODE_TAINT
+    toleration = {
+        "key": taint["key"],
+        "operator": "Equal",
+        "value": taint["value"],
+        "effect": taint["effect"],
+    }
+    assert pod["nodeSelector"] == {realnodes.REAL_NODE_LABEL: "true"} and pod["tolerations"] == [toleration]
+    assert pod["containers"][0]["imagePullPolicy"] == "Never", "nothing can be pulled there"
+    data = next(o["data"] for o in objects if o["metadata"]["name"].startswith("kubedet-operator-config"))
+    assert parse_node_selector(data[HELPER_NODE_SELECTOR_KEY]) == ((realnodes.REAL_NODE_LABEL, "true"),)
+    assert parse_tolerations(data[HELPER_TOLERATIONS_KEY]) == (toleration,)
+    assert data["KUBEDET_TRAINER_IMAGE"] == "docker.io/library/kubedet-trainer:dev"
 
 
 def test_default_crds_are_the_generated_ones() -> None:

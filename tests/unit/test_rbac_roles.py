@@ -1,5 +1,5 @@
 """The shipped roles and claim policies: generated files current, no dangerous grants, aggregation as
-designed (the expectations are spelled out here, not recomputed from kubedet.roles)."""
+designed (the expectations are spelled out here, not recomputed from kubedet.manifests.roles)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from kubedet import claim_policies, generated, rbac, roles
 from kubedet.builders.rbac import build_trainer_role
+from kubedet.manifests import claim_policies, escalation_policies, rbac, roles
+from kubedet.manifests import files as generated
+from kubedet.manifests.__main__ import main as manifests_main
 
 ROOT = Path(__file__).resolve().parents[2]
 RBAC_DIR = ROOT / rbac.RBAC_DIR
@@ -94,8 +96,8 @@ def labelled(label: str) -> set[str]:
 
 def test_generated_files_are_current() -> None:
     stale = generated.stale(rbac.render(), ROOT)
-    assert not stale, f"run `python -m kubedet.rbac` (make manifests): {[str(p) for p in stale]}"
-    assert rbac.main(["--check", "--root", str(ROOT)]) == 0
+    assert not stale, f"run `python -m kubedet.manifests` (make manifests): {[str(p) for p in stale]}"
+    assert manifests_main(["--check", "--root", str(ROOT)]) == 0
 
 
 def test_kustomizations_list_every_manifest_of_their_folder() -> None:
@@ -171,12 +173,40 @@ def test_claim_roles_carry_no_other_aggregation_labels() -> None:
         assert sum(b.label in aggregation for b in roles.BuiltinRole) == 1, role.name
 
 
-def test_policies_check_the_virtual_permissions_and_name_the_roles_that_grant_them() -> None:
+def shipped_policies() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The ValidatingAdmissionPolicies of manifests/policies and their bindings, by policy name."""
     policies = {doc["metadata"]["name"]: doc for _, doc in documents(POLICIES_DIR)
                 if doc["kind"] == "ValidatingAdmissionPolicy"}
     bindings = {doc["spec"]["policyName"]: doc for _, doc in documents(POLICIES_DIR)
                 if doc["kind"] == "ValidatingAdmissionPolicyBinding"}
-    assert set(policies) == set(bindings) == {claim_policies.RUNS_POLICY, claim_policies.MODELS_POLICY}
+    return policies, bindings
+
+
+def test_every_shipped_policy_is_bound_to_deny_and_fails_closed() -> None:
+    policies, bindings = shipped_policies()
+    claims = {claim_policies.RUNS_POLICY, claim_policies.MODELS_POLICY}
+    storage = {escalation_policies.storage_policy_name(plural) for plural in escalation_policies.REFERENCES}
+    assert set(policies) == set(bindings) == claims | storage | {escalation_policies.ALLOWLISTS_POLICY}
+    for name, policy in policies.items():
+        assert policy["spec"]["failurePolicy"] == "Fail", name
+        assert bindings[name]["spec"]["validationActions"] == ["Deny"], name
+        for validation in policy["spec"]["validations"]:
+            assert validation["messageExpression"] and validation["reason"] in ("Forbidden", "Invalid"), name
+
+
+def test_the_storage_checks_are_not_granted_away() -> None:
+    """The storage access policies refuse a Secret or claim its author may not get. No kubedet role
+    grants get on them (Secrets are forbidden outright above), or those checks would pass for every
+    holder: kubedet-editor, -admin and the operator all get refusals (tests/data/rbac_matrix.yaml)."""
+    for role in shipped_roles():
+        for rule in role.get("rules") or []:
+            granted = {"persistentvolumeclaims", "secrets"} & set(rule.get("resources", []))
+            assert not granted, f"{role['metadata']['name']} grants {granted}"
+
+
+def test_policies_check_the_virtual_permissions_and_name_the_roles_that_grant_them() -> None:
+    policies, bindings = shipped_policies()
+    policies = {name: policies[name] for name in (claim_policies.RUNS_POLICY, claim_policies.MODELS_POLICY)}
     for name, policy in policies.items():
         assert policy["spec"]["failurePolicy"] == "Fail"
         assert bindings[name]["spec"]["validationActions"] == ["Deny"]

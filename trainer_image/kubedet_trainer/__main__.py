@@ -1,6 +1,7 @@
 """Command line of the trainer image.
 
-    python -m kubedet_trainer train --spec SPEC --workdir DIR      train (the training Job)
+    python -m kubedet_trainer train --spec SPEC --workdir DIR      train (the training Job; with
+        NNODES x NPROC_PER_NODE > 1 it starts its ranks under torch.distributed.run: launch.py)
     python -m kubedet_trainer preflight --spec SPEC | --spec-env VAR  check a dataset (a Dataset's Job)
     python -m kubedet_trainer cleanup --uri URI                     remove a deleted run's artifacts
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 import kubedet_trainer  # noqa: F401  (sets the torch.load environment before anything imports torch)
 from kubedet_trainer.errors import ConfigInvalid, failure_from_exception
+from kubedet_trainer.launch import RANK_VARIABLE, launcher_arguments
 from kubedet_trainer.results import write_termination_message
 from kubedet_trainer.spec import load_preflight_spec, load_spec
 from kubedet_trainer.storage import Storage
@@ -74,7 +77,15 @@ def run(arguments: argparse.Namespace) -> None:
     from kubedet_trainer.progress import default_reporters
     from kubedet_trainer.train import run_training
 
-    result = run_training(spec, arguments.workdir, storage, default_reporters())
+    workdir = arguments.workdir.resolve()
+    if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+        # Ranks of one pod share its disk: each prepares its data and keeps its checkpoints apart.
+        workdir = workdir / f"rank-{os.environ[RANK_VARIABLE]}"
+    # mmengine writes scratch files into the current directory (ranks gather evaluation results in
+    # ./.dist_test), and the pod's root filesystem, the image's working directory, is read-only.
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)
+    result = run_training(spec, workdir, storage, default_reporters())
     if result is not None:
         message = result.serialize()
         print(message, flush=True)
@@ -82,8 +93,15 @@ def run(arguments: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     arguments = parse_arguments(argv)
     try:
+        if arguments.command == "train":
+            ranks = launcher_arguments(os.environ, argv)
+            if ranks is not None:
+                from kubedet_trainer.launch import launch
+
+                return launch(ranks)
         run(arguments)
     except Exception as error:
         failure = failure_from_exception(error)

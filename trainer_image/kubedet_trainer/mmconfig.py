@@ -218,6 +218,28 @@ def generate_config(base_config: str, dataset: PreparedDataset, settings: RunSet
         dist_cfg=dict(backend="nccl" if settings.use_gpu else "gloo"),
     )
     cfg.launcher = "pytorch" if settings.world_size > 1 else "none"
+    if settings.world_size > 1:
+        # mmengine's default ("cpu") gathers evaluation results through files in one folder that every
+        # rank must share; the pods of a multi-node run share none. "gpu" gathers them through the
+        # process group instead (NCCL, or gloo on CPUs).
+        for key in ("val_evaluator", "test_evaluator"):
+            evaluators = cfg.get(key)
+            for metric in evaluators if isinstance(evaluators, list) else [evaluators]:
+                if isinstance(metric, dict):
+                    metric["collect_device"] = "gpu"
+    if settings.world_size > 1 and not settings.use_gpu:
+        # mmengine wraps the model in DDP with device_ids=[LOCAL_RANK], which only a GPU module takes.
+        cfg.model_wrapper_cfg = dict(
+            type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False
+        )
+        # SyncBatchNorm runs on GPUs only: CPU ranks keep batch statistics of their own. It comes from
+        # norm layers of type SyncBN and from detectors that convert every BN themselves (RTMDet).
+        replaced = _replace_norm(cfg.model, "SyncBN", "BN")
+        if supports_argument(cfg.model.get("type"), "use_syncbn"):
+            cfg.model.use_syncbn = False
+            replaced += 1
+        if replaced:
+            notes.append("CPU ranks: SyncBN layers train as BN (SyncBatchNorm needs GPUs)")
     cfg.work_dir = str(settings.work_dir)
     cfg.load_from = str(settings.checkpoint_path) if settings.checkpoint_path else None
     cfg.resume = False
@@ -259,6 +281,21 @@ def _set_datasets(cfg: Any, dataset: PreparedDataset, batch_size: int, workers: 
             format_only=False,
             backend_args=None,
         )
+
+
+def _replace_norm(node: Any, old: str, new: str) -> int:
+    """Replace norm layers of type `old` by `new` in a config tree; how many were replaced."""
+    replaced = 0
+    if isinstance(node, dict):
+        if node.get("type") == old:
+            node["type"] = new
+            replaced += 1
+        for value in node.values():
+            replaced += _replace_norm(value, old, new)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            replaced += _replace_norm(value, old, new)
+    return replaced
 
 
 def _set_model(

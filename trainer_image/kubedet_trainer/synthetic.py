@@ -4,6 +4,9 @@ Used by the real-training tests, `make train-local` and benchmarks:
     python -m kubedet_trainer.synthetic --out DIR [--images 64] [--size 160]
 writes DIR/images/*.png, DIR/annotations.json (one file, for the trainer to split) and
 DIR/rtmdet_tiny_<size>.py, an RTMDet-tiny config whose pipelines work at that image size.
+    python -m kubedet_trainer.synthetic --base-model DIR [--size 160]
+writes DIR/config.py (that config) and DIR/checkpoint.pth, its randomly initialised weights: a base model
+to fine-tune where no pretrained weights can be downloaded (the devcluster's `make demo`).
 """
 
 from __future__ import annotations
@@ -148,17 +151,46 @@ def write_small_rtmdet_config(path: Path, size: int = 160, **options: Any) -> Pa
     return path
 
 
+def write_random_base_model(root: Path, size: int = 160, seed: int = 0) -> tuple[Path, Path]:
+    """root/config.py and root/checkpoint.pth: the small RTMDet-tiny config and weights as its
+    initialisation leaves them (seeded), saved the way mmengine saves a checkpoint ("state_dict", "meta")."""
+    import torch
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+
+    config = write_small_rtmdet_config(root / "config.py", size)
+    # init_weights logs every parameter at INFO through the current MMLogger: hundreds of lines that
+    # say nothing here. A logger of our own at WARNING becomes the current one.
+    MMLogger.get_instance("kubedet-base-model", log_level="WARNING")
+    register_all_modules()
+    torch.manual_seed(seed)
+    model = MODELS.build(Config.fromfile(str(config)).model)
+    model.init_weights()
+    checkpoint = root / "checkpoint.pth"
+    meta = {"kubedet": f"RTMDet-tiny at {size} px, randomly initialised (seed {seed}), never trained"}
+    torch.save({"state_dict": model.state_dict(), "meta": meta}, checkpoint)
+    return config, checkpoint
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--out", type=Path, required=True)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write the dataset (and its config) here")
+    target.add_argument("--base-model", type=Path, help="write a randomly initialised base model here")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--classes", default="circle,square")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-config", action="store_true", help="skip the RTMDet config (needs mmdet)")
     args = parser.parse_args(argv)
+    if args.base_model is not None:
+        for path in write_random_base_model(args.base_model, args.size, args.seed):
+            print(path)
+        return
     classes = tuple(args.classes.split(","))
     make_shapes_dataset(args.out, args.images, args.size, classes, args.seed)
     if not args.no_config:

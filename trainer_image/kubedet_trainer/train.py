@@ -72,6 +72,10 @@ def run_training(
     if state.latest:
         cfg.resume = True
         cfg.load_from = str(work_dir / state.latest)
+    if world_size > 1 and not settings.use_gpu and not torch.distributed.is_initialized():
+        # mmengine's "pytorch" launcher pins a CUDA device before it joins the group, whatever the
+        # backend: on CPU nodes the ranks join here (gloo, torchrun's env://) and mmengine skips it.
+        torch.distributed.init_process_group(backend="gloo")
     try:
         runner = Runner.from_cfg(cfg)
     except TrainerError:

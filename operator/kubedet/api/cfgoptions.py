@@ -127,8 +127,9 @@ def check_cfg_options(options: Mapping[str, Any]) -> None:
             )
 
 
-# CEL of the admission policy (kubedet.api.policy). The API server cannot type a map of arbitrary JSON
-# values, so CRD rules cannot see cfgOptions; an admission policy sees the object untyped.
+# CEL of the admission policy (kubedet.manifests.cfgoptions_policy). The API server cannot type a
+# map of arbitrary JSON values, so CRD rules cannot see cfgOptions; an admission policy sees the
+# object untyped.
 
 
 def _cel_list(values: list[str]) -> str:

@@ -1,6 +1,6 @@
 """Types shared by the kubedet.io kinds and by the trainer's run spec.
 
-Every model here is the single source of truth for its part of the CRD schemas (see kubedet.crdgen):
+Every model here is the single source of truth for its part of the CRD schemas (see kubedet.manifests.crds):
 field names, defaults, bounds and descriptions live here and nowhere else.
 """
 

@@ -52,6 +52,10 @@ class Resources(KubedetModel):
     shared_memory: Quantity | None = None
     """Size of the in-memory /dev/shm for data-loader workers, e.g. 2Gi. Unset uses the operator's
     default."""
+    ephemeral_storage: Quantity | None = None
+    """Scratch disk per pod (the /workspace working directory, /tmp and logs), request and limit,
+    e.g. 20Gi. A pod that writes more is evicted by the kubelet; such evictions count against
+    spec.backoffLimit. Unset uses the operator's default (20Gi)."""
 
 
 class Toleration(KubedetModel):
@@ -128,6 +132,7 @@ FROZEN_SPEC_FIELDS = (
     "resources",
     "image",
     "output",
+    "queueName",
     "cfgOptions",
 )
 UNTYPED_SPEC_FIELDS = ("cfgOptions",)
@@ -140,6 +145,20 @@ def cel_was_draft(old: str) -> str:
 
 def frozen_message(field: str) -> str:
     return f"spec.{field} is immutable once the run is scheduled; create a new TrainingRun"
+
+
+QUEUED_SUSPEND_MESSAGE = (
+    "spec.suspend cannot pause a run submitted to Kueue (spec.queueName): Kueue decides when its Job "
+    "runs. Deactivate its Kueue Workload instead (spec.active: false), or delete the run"
+)
+
+
+def cel_no_pause_under_kueue() -> str:
+    """CEL: a scheduled run with a queue is not suspended by this update (drafts may still be)."""
+    return (
+        f"{cel_was_draft('oldSelf')} || !has(self.spec.queueName) || !self.spec.suspend"
+        " || oldSelf.spec.suspend"
+    )
 
 
 class TrainingRunSpec(KubedetModel):
@@ -169,8 +188,10 @@ class TrainingRunSpec(KubedetModel):
     backoff_limit: int = Field(default=3, ge=0, le=20)
     """Retries after disruptions (node loss, eviction, preemption); a run resumes from its last
     checkpoint. Errors of the user's making (invalid config, out of memory) are not retried."""
-    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
-    """Delete the finished Job (not the run or its model) this long after it finished."""
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=60)
+    """Delete the finished Job (not the run or its model) this long after it finished. At least 60:
+    the operator reads the run's outcome from the Job and its pods, and a Job gone sooner (0 deletes
+    it at once) would leave a successful run recorded as failed (JobDeleted)."""
     output: Output | None = None
     """Where to write the artifacts. Unset uses the operator's configured artifact store."""
     node_selector: dict[str, LabelValue] | None = Field(default=None, max_length=64)
@@ -259,7 +280,13 @@ class TrainingRun(KubedetObject):
                 )
                 for field in FROZEN_SPEC_FIELDS
                 if field not in UNTYPED_SPEC_FIELDS
-            )
+            ),
+            cel(
+                cel_no_pause_under_kueue(),
+                QUEUED_SUSPEND_MESSAGE,
+                field_path=".spec.suspend",
+                reason="FieldValueForbidden",
+            ),
         )
     )
 

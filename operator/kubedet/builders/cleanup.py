@@ -7,7 +7,13 @@ from typing import Any
 from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders import naming
 from kubedet.builders.meta import object_meta, run_labels
-from kubedet.builders.pod import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, claim_volumes, secret_env
+from kubedet.builders.pod import (
+    CONTAINER_SECURITY_CONTEXT,
+    POD_SECURITY_CONTEXT,
+    claim_volumes,
+    helper_placement,
+    secret_env,
+)
 from kubedet.config import OperatorConfig
 
 CLEANUP_COMPONENT = "cleanup"
@@ -50,9 +56,10 @@ def build_cleanup_job(
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        # Owned by the run: once the run is gone, so is its cleanup Job.
+        # Not owned by the run: a foreground deletion of the run would have the garbage collector
+        # delete its cleanup Job before it ran. ttlSecondsAfterFinished removes it.
         "metadata": object_meta(
-            naming.cleanup_job_name(run.name), run.namespace, run_labels(run, CLEANUP_COMPONENT), run
+            naming.cleanup_job_name(run.name), run.namespace, run_labels(run, CLEANUP_COMPONENT), None
         ),
         "spec": {
             "backoffLimit": 2,
@@ -66,6 +73,7 @@ def build_cleanup_job(
                     "automountServiceAccountToken": False,
                     "containers": [container],
                     "volumes": volumes,
+                    **helper_placement(config),
                 },
             },
         },

@@ -14,7 +14,13 @@ from kubedet.api.preflight import PREFLIGHT_SPEC_ENV, PreflightReport, Preflight
 from kubedet.api.runspec import RunDataset
 from kubedet.builders import naming
 from kubedet.builders.meta import object_meta
-from kubedet.builders.pod import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, claim_volumes, secret_env
+from kubedet.builders.pod import (
+    CONTAINER_SECURITY_CONTEXT,
+    POD_SECURITY_CONTEXT,
+    claim_volumes,
+    helper_placement,
+    secret_env,
+)
 from kubedet.config import OperatorConfig
 
 PREFLIGHT_COMPONENT = "preflight"
@@ -89,6 +95,7 @@ def build_preflight_job(dataset: Dataset, config: OperatorConfig) -> dict[str, A
                     "enableServiceLinks": False,
                     "containers": [container],
                     "volumes": volumes,
+                    **helper_placement(config),
                 },
             },
         },

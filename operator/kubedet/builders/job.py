@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubedet.api.constants import Annotation, Label
-from kubedet.api.run_admission import TRAINER_SERVICE_ACCOUNT
+from kubedet.api.constants import TRAINER_SERVICE_ACCOUNT, Annotation, Label
 from kubedet.api.runspec import EXIT_USER_ERROR, RunSpec
 from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders import naming
@@ -32,6 +31,8 @@ WORKSPACE = "/workspace"
 DEFAULT_SHARED_MEMORY = "2Gi"
 DEFAULT_CPU = "4"
 DEFAULT_MEMORY = "16Gi"
+DEFAULT_EPHEMERAL_STORAGE = "20Gi"
+TMP_SIZE = "2Gi"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
 # The trainer's "your input is wrong" exit code fails the Job at once: retrying cannot fix it.
@@ -54,10 +55,20 @@ POD_FAILURE_POLICY: dict[str, Any] = {
 
 def _resources(run: TrainingRun) -> dict[str, Any]:
     wanted = run.spec.resources
-    amounts = {"cpu": str(wanted.cpu or DEFAULT_CPU), "memory": str(wanted.memory or DEFAULT_MEMORY)}
+    amounts = {
+        "cpu": str(wanted.cpu or DEFAULT_CPU),
+        "memory": str(wanted.memory or DEFAULT_MEMORY),
+        # Bounded scratch: without it a run that fills the node's disk takes the node's other pods
+        # down with it before the kubelet evicts anything.
+        "ephemeral-storage": scratch_size(run),
+    }
     if wanted.gpus_per_node:
         amounts[GPU_RESOURCE] = str(wanted.gpus_per_node)
     return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def scratch_size(run: TrainingRun) -> str:
+    return str(run.spec.resources.ephemeral_storage or DEFAULT_EPHEMERAL_STORAGE)
 
 
 def _distributed_env(run: TrainingRun) -> list[dict[str, Any]]:
@@ -112,8 +123,8 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
                 ]
             },
         },
-        {"name": "workspace", "emptyDir": {}},
-        {"name": "tmp", "emptyDir": {}},
+        {"name": "workspace", "emptyDir": {"sizeLimit": scratch_size(run)}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}},
         # Data-loader workers pass batches through shared memory; the container default (64Mi) is
         # too small for detection batches.
         {

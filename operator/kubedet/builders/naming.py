@@ -31,8 +31,11 @@ def workers_service_name(run_name: str) -> str:
     return _fit(run_name, "workers")
 
 
-def trained_model_name(run_name: str) -> str:
-    return _fit(run_name, "model", limit=253)
+def trained_model_name(run_name: str, run_uid: str | None = None) -> str:
+    """<run>-model; with the run's uid, the name a run's model takes when <run>-model is someone
+    else's (a model imported under that name, or kept from an earlier run of the same name)."""
+    base = f"{run_name}-{run_uid.replace('-', '')[:8]}" if run_uid else run_name
+    return _fit(base, "model", limit=253)
 
 
 def preflight_job_name(dataset_name: str, fingerprint: str) -> str:

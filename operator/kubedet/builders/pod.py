@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubedet.api.common import SecretKeysReference
+from kubedet.config import OperatorConfig
 
 TRAINER_UID = 1000
 PVC_SCHEME = "pvc://"
@@ -56,3 +57,14 @@ def secret_env(secrets: list[SecretKeysReference | None]) -> list[dict[str, Any]
     reads the values, so they cannot leak into a status, an Event or a ConfigMap."""
     names = sorted({s.name for s in secrets if s is not None})
     return [{"secretRef": {"name": name}} for name in names]
+
+
+def helper_placement(config: OperatorConfig) -> dict[str, Any]:
+    """nodeSelector and tolerations of the operator's helper pods (preflight, cleanup), from the
+    settings; nothing when unset, so the scheduler picks any node."""
+    placement: dict[str, Any] = {}
+    if config.helper_node_selector:
+        placement["nodeSelector"] = dict(config.helper_node_selector)
+    if config.helper_tolerations:
+        placement["tolerations"] = [dict(t) for t in config.helper_tolerations]
+    return placement

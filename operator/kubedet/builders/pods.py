@@ -107,3 +107,34 @@ def image_pull_failure(pods: list[dict[str, Any]]) -> tuple[str, str] | None:
     if reason and reason[0] in IMAGE_PULL_REASONS:
         return reason
     return None
+
+
+# The DisruptionTarget reason the kubelet gives a pod it evicts for node pressure (disk, memory).
+KUBELET_EVICTION = "TerminationByKubelet"
+
+
+def kubelet_evictions(pods: list[dict[str, Any]]) -> list[Termination]:
+    """The run's pods the kubelet evicted for node pressure, oldest first. Other disruptions
+    (preemption, an API eviction for a drain, node loss) are not the run's doing and are not listed."""
+    evicted = []
+    for pod in by_creation(pods):
+        status = pod.get("status", {})
+        conditions = status.get("conditions") or []
+        by_kubelet = any(
+            c.get("type") == "DisruptionTarget" and c.get("reason") == KUBELET_EVICTION for c in conditions
+        )
+        if status.get("phase") == "Failed" and (by_kubelet or status.get("reason") == "Evicted"):
+            ended = termination(pod)
+            evicted.append(
+                ended
+                or Termination(
+                    pod=pod["metadata"]["name"],
+                    exit_code=None,
+                    reason="Evicted",
+                    message=status.get("message", "") or "",
+                    pod_reason=status.get("reason", "") or "",
+                    disrupted=True,
+                    finished_at=None,
+                )
+            )
+    return evicted

@@ -1,6 +1,6 @@
 """The trainer's identity: one ServiceAccount per namespace whose Role may patch TrainingRun statuses.
 
-The admission policy `trainingruns-trainer-progress` (kubedet.api.run_admission) narrows that grant
+The admission policy `trainingruns-trainer-progress` (kubedet.manifests.run_admission) narrows that grant
 to the run whose Job started the pod and to `status.progress`, so the namespace-wide Role gives a
 trainer no more than the per-run Role it replaces, at three objects per namespace instead of three
 per run (RBAC writes are the slowest the API server takes: each is checked for escalation).
@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubedet import GROUP
-from kubedet.api.constants import MANAGED_BY, Label
-from kubedet.api.run_admission import TRAINER_SERVICE_ACCOUNT
+from kubedet.api.constants import MANAGED_BY, TRAINER_SERVICE_ACCOUNT, Label
 from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders.meta import object_meta
 

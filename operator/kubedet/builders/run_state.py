@@ -22,6 +22,7 @@ from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import Progress, TrainingRun, TrainingRunStatus
 from kubedet.builders import naming
 from kubedet.builders import pods as podinfo
+from kubedet.builders.job import KUEUE_QUEUE_LABEL
 
 TERMINAL_PHASES = (Phase.SUCCEEDED, Phase.FAILED)
 
@@ -52,9 +53,17 @@ class Observed:
     pods: list[dict[str, Any]] = field(default_factory=list)
     dataset: Dataset | None = None
     base_model: TrainedModel | None = None
-    largest_node_gpus: int | None = None
-    """Most allocatable GPUs of any node; None when the operator cannot see nodes."""
+    max_gpus_per_node: int | None = None
+    """The most GPUs per node the cluster admin allows a run to ask for (the operator's setting);
+    None: any request the API accepts. Not the largest node that exists now: GPU pools that scale
+    from zero have no node until a pending pod asks the autoscaler for one."""
     image_pull_grace_seconds: float = 300.0
+    job_name_taken: bool = False
+    """A Job with the run's Job name exists but belongs to something else (an earlier run of the same
+    name, on its way out): not this run's Job, and not a sign that this run's Job was deleted."""
+    model_name_taken: bool = False
+    """A TrainedModel named <run>-model exists that this run did not create (imported by hand, or kept
+    from an earlier run of the same name): the run's model gets a name of its own."""
 
 
 @dataclass
@@ -113,10 +122,11 @@ def validate(observed: Observed) -> tuple[Reason, str] | None:
             "credentials for every location in one Secret, or leave secretRef unset where none is needed."
         )
     gpus = run.spec.resources.gpus_per_node
-    if observed.largest_node_gpus is not None and gpus > observed.largest_node_gpus:
+    if observed.max_gpus_per_node is not None and gpus > observed.max_gpus_per_node:
         return Reason.UNSCHEDULABLE, (
-            f"spec.resources.gpusPerNode is {gpus} but the largest node has {observed.largest_node_gpus} "
-            "allocatable nvidia.com/gpu; lower it or spread the run over more nodes (spec.resources.nodes)."
+            f"spec.resources.gpusPerNode is {gpus} but this cluster allows at most "
+            f"{observed.max_gpus_per_node} per node (the operator's KUBEDET_MAX_GPUS_PER_NODE); lower it or "
+            "spread the run over more nodes (spec.resources.nodes)."
         )
     return None
 
@@ -233,11 +243,19 @@ def _fail(decision: Decision, run: TrainingRun, failure: Failure, now: datetime)
     _finish(decision, run, Phase.FAILED, now)
 
 
-def _succeed(decision: Decision, run: TrainingRun, result: TrainerResult, now: datetime) -> None:
+def _succeed(
+    decision: Decision, run: TrainingRun, result: TrainerResult, now: datetime, name_taken: bool = False
+) -> None:
     decision.result = result
     decision.actions.append(Action.CREATE_MODEL)
-    model = naming.trained_model_name(run.name)
+    usual = naming.trained_model_name(run.name)
+    model = naming.trained_model_name(run.name, str(run.metadata["uid"])) if name_taken else usual
     decision.status.trained_model_ref = LocalObjectReference(name=model)
+    renamed = (
+        f" (TrainedModel {usual} already exists and was not made by this run, so it was left alone)"
+        if name_taken
+        else ""
+    )
     best = result.metrics.get("bbox_mAP")
     progress = decision.status.progress or Progress()
     decision.status.progress = progress.model_copy(
@@ -255,7 +273,7 @@ def _succeed(decision: Decision, run: TrainingRun, result: TrainerResult, now: d
         ConditionType.SUCCEEDED,
         True,
         Reason.TRAINING_SUCCEEDED,
-        f"TrainedModel {model} was created{mAP}",
+        f"TrainedModel {model} was created{mAP}{renamed}",
         now,
     )
     _set(decision, run, ConditionType.FAILED, False, Reason.TRAINING_SUCCEEDED, "the run succeeded", now)
@@ -300,7 +318,7 @@ def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
         ConditionType.VALIDATED,
         True,
         Reason.VALIDATED,
-        "the dataset and the base model are ready and the GPU request fits a node",
+        "the dataset and the base model are ready and the GPU request is within the cluster's limit",
         now,
     )
     if run.spec.suspend:
@@ -315,8 +333,23 @@ def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
             now,
         )
         return
-    decision.actions.append(Action.CREATE_JOB)
     decision.status.phase = Phase.PENDING
+    if observed.job_name_taken:
+        # Not this run's Job: nothing of the run's own is created or recorded until it goes (its
+        # deletion is a Job event, which brings the run back here).
+        name = naming.job_name(run.name)
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            False,
+            Reason.JOB_NAME_TAKEN,
+            f"Job {name} belongs to another TrainingRun of the same name (deleted, its Job still on its "
+            "way out); this run's Job is created when it is gone",
+            now,
+        )
+        return
+    decision.actions.append(Action.CREATE_JOB)
     decision.status.job_name = naming.job_name(run.name)
     decision.status.start_time = decision.status.start_time or now
     decision.status.attempts = 0
@@ -357,13 +390,37 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
                 now,
             )
         else:
-            _succeed(decision, run, result, now)
+            _succeed(decision, run, result, now, observed.model_name_taken)
         return
     if _job_condition(job, "Failed") or _job_condition(job, "FailureTarget"):
         _fail(decision, run, classify_failure(job, pods), now)
         return
+    evicted = podinfo.kubelet_evictions(pods)
+    if len(evicted) > run.spec.backoff_limit:
+        # The Job's pod failure policy ignores every disruption (it cannot tell their causes apart),
+        # so a run that fills its node's disk or memory would be evicted and retried for ever.
+        decision.actions.append(Action.DELETE_JOB)
+        _fail(
+            decision,
+            run,
+            Failure(
+                Reason.EVICTED,
+                (
+                    f"the kubelet evicted {len(evicted)} training pod(s) for node pressure (last: "
+                    f"{evicted[-1].pod}: {evicted[-1].message}), more than spec.backoffLimit "
+                    f"({run.spec.backoff_limit}); lower the run's disk or memory use, or raise "
+                    "spec.resources.ephemeralStorage"
+                ),
+                evicted[-1],
+            ),
+            now,
+        )
+        return
     job_suspended = bool(job.get("spec", {}).get("suspend"))
-    queued = bool(run.spec.queue_name)
+    # Kueue owns the suspension of a Job it queues: whether the Job was created for a queue is read
+    # from the Job itself, so nothing a user does to the run can make the operator un-suspend a Job
+    # Kueue has not admitted (spec.queueName is also frozen once the run is scheduled).
+    queued = KUEUE_QUEUE_LABEL in (job.get("metadata", {}).get("labels") or {})
     if not queued and job_suspended != run.spec.suspend:
         decision.actions.append(Action.SET_JOB_SUSPEND)
         decision.suspend_job = run.spec.suspend
@@ -379,9 +436,23 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
         )
     else:
         _set(decision, run, ConditionType.SUSPENDED, False, Reason.NOT_SUSPENDED, "the run is scheduled", now)
-    _set_scheduled(
-        decision, run, job["metadata"]["name"], waiting_for_kueue=queued and job_suspended, now=now
-    )
+    waiting = podinfo.waiting_reason(pods)
+    if waiting and waiting[0] == "Unschedulable":
+        # The scheduler's own words (which resource, which taint), where users look first. The pending
+        # pod is also what a cluster autoscaler acts on (GPU pools that scale from zero).
+        _set(
+            decision,
+            run,
+            ConditionType.SCHEDULED,
+            False,
+            Reason.UNSCHEDULABLE,
+            f"Job {job['metadata']['name']} waits for a node: {waiting[1]}",
+            now,
+        )
+    else:
+        _set_scheduled(
+            decision, run, job["metadata"]["name"], waiting_for_kueue=queued and job_suspended, now=now
+        )
     pull = podinfo.image_pull_failure(pods)
     pending_for = _pending_for(pods, now)
     if pull and pending_for < observed.image_pull_grace_seconds:
@@ -415,14 +486,18 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
             now,
         )
         return
-    waiting = podinfo.waiting_reason(pods)
     if waiting:
         _set(decision, run, ConditionType.RUNNING, False, waiting[0], f"pods are pending: {waiting[1]}", now)
-    decision.status.phase = (
-        Phase.RUNNING
-        if is_condition_true(decision.status.conditions, ConditionType.RUNNING)
-        else Phase.PENDING
-    )
+    elif is_condition_true(decision.status.conditions, ConditionType.RUNNING):
+        # The pods went away (suspended, preempted, between attempts): nothing trains now.
+        _set(decision, run, ConditionType.RUNNING, False, Reason.NO_POD_RUNNING, _not_running(run, job), now)
+    decision.status.phase = Phase.PENDING
+
+
+def _not_running(run: TrainingRun, job: dict[str, Any]) -> str:
+    if job.get("spec", {}).get("suspend"):
+        return "no training pod is running: the Job is suspended"
+    return "no training pod is running: waiting for the Job's next pod"
 
 
 POD_EVENT_GRACE_SECONDS = 30.0
@@ -532,7 +607,7 @@ def decide(observed: Observed, now: datetime) -> Decision:
     decision.status.observed_generation = run.generation
     job = observed.job
     if job is None:
-        if status.start_time is not None and status.job_name:
+        if status.start_time is not None and status.job_name and not observed.job_name_taken:
             _fail(
                 decision,
                 run,

@@ -35,7 +35,13 @@ _METRICS = {
 }
 
 
-def build_trained_model(run: TrainingRun, dataset: Dataset, result: TrainerResult) -> dict[str, Any]:
+def build_trained_model(
+    run: TrainingRun, dataset: Dataset, result: TrainerResult, name: str | None = None
+) -> dict[str, Any]:
+    """The model of a succeeded run. Not owned by the run (no ownerReference): the garbage collector
+    must never delete a model, whatever propagation policy deletes its run (foreground deletion would
+    remove it before the run's finalizer could decide to keep it). The run's finalizer deletes an
+    unpublished model itself; the labels name the run and its uid for lineage and ownership checks."""
     spec = TrainedModelSpec(
         config=result.config_uri,
         checkpoint=Checkpoint(
@@ -58,7 +64,11 @@ def build_trained_model(run: TrainingRun, dataset: Dataset, result: TrainerResul
         "apiVersion": "kubedet.io/v1alpha1",
         "kind": "TrainedModel",
         "metadata": object_meta(
-            naming.trained_model_name(run.name), run.namespace, labels, run, statistics_annotations(result)
+            name or naming.trained_model_name(run.name),
+            run.namespace,
+            labels,
+            None,
+            statistics_annotations(result),
         ),
         "spec": spec.to_wire(),
     }

@@ -34,8 +34,10 @@ ADVICE: dict[str, str] = {
     "default image) or the registry credentials, then create a new run.",
     Reason.OUT_OF_MEMORY: "The training ran out of memory. Lower spec.hyperparameters.batchSize or raise "
     "spec.resources.memory (CPU) / use a GPU with more memory, then create a new run.",
-    Reason.EVICTED: "A training pod was evicted (node pressure, preemption, a drained node). It is usually "
-    "not your doing: create a new run, raise spec.backoffLimit, or use a priorityClassName.",
+    Reason.EVICTED: "The kubelet evicted the training pods for node pressure more often than "
+    "spec.backoffLimit allows. The run usually wrote more scratch (/workspace, /tmp, logs) than "
+    "spec.resources.ephemeralStorage, or the node is short of disk or memory: raise it or write less, "
+    "then create a new run. (Preemptions and drains are retried without counting.)",
     Reason.DEADLINE_EXCEEDED: "The run hit spec.activeDeadlineSeconds. Raise it, train fewer epochs, or "
     "use more GPUs.",
     Reason.BACKOFF_LIMIT_EXCEEDED: "Every retry failed. The last pod's exit code and log tail in the error "
@@ -49,6 +51,8 @@ ADVICE: dict[str, str] = {
     "ttlSecondsAfterFinished while the operator was down). Create a new run.",
     Reason.QUEUED: "The Job waits in its Kueue queue for quota. Nothing is wrong; `kubectl get workloads` "
     "shows the queue position. Ask for more quota or use another queue to start sooner.",
+    Reason.JOB_NAME_TAKEN: "A Job of the run's name from an earlier run of the same name is still being "
+    "deleted (`kubectl get job <run>-train -o yaml` shows its finalizers). The run starts when it is gone.",
     Reason.SUSPENDED: "spec.suspend is true. Run `kubectl kubedet resume <run>` to schedule it.",
     Reason.PENDING: "The pods are waiting to start (pulling the image, or waiting for a node). Give it a "
     "minute; the Events below say what the pods wait for.",
@@ -60,6 +64,7 @@ HEALTHY = {
     Reason.VALIDATED,
     Reason.JOB_CREATED,
     Reason.POD_RUNNING,
+    Reason.NO_POD_RUNNING,
     Reason.TRAINING,
     Reason.NOT_SUSPENDED,
     Reason.TRAINING_SUCCEEDED,

@@ -11,7 +11,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kubedet.api.constants import GROUP, VERSION
-from kubedet.roles import CLAIM_ROLES
+from kubedet.manifests.roles import CLAIM_ROLES
 
 RUNS, MODELS, DATASETS = "trainingruns", "trainedmodels", "datasets"
 
@@ -151,7 +151,7 @@ def api_error(
 
 
 def forbidden_message(verb: str, resource: str, where: str) -> str:
-    """'you lack permission X; role Y grants it', from the roles kubedet ships (kubedet.roles)."""
+    """'you lack permission X; role Y grants it', from the roles kubedet ships (kubedet.manifests.roles)."""
     group = "" if resource.split("/")[0] in ("pods", "pods/log", "events", "configmaps") else GROUP
     granting = grants(group, resource, verb)
     hint = (

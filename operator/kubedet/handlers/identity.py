@@ -20,25 +20,48 @@ from kubedet.builders.rbac import (
     build_trainer_service_account,
 )
 from kubedet.handlers import kube
+from kubedet.handlers.memory import KeyedLocks
 
 REASSERT_SECONDS = 300.0
-_asserted: dict[str, float] = {}
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
 
 
-def _lock(namespace: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(namespace, threading.Lock())
+class Asserted:
+    """When each namespace's identity was last made sure of. An entry older than REASSERT_SECONDS
+    means the same as none, so entries are dropped once they are that old: the map holds only the
+    namespaces that started a run within the last few minutes, however many came and went."""
+
+    def __init__(self) -> None:
+        self.locks: KeyedLocks[str] = KeyedLocks()
+        self._when: dict[str, float] = {}
+        self._guard = threading.Lock()
+
+    def fresh(self, namespace: str) -> bool:
+        when = self._when.get(namespace)
+        return when is not None and time.monotonic() - when < REASSERT_SECONDS
+
+    def mark(self, namespace: str) -> None:
+        now = time.monotonic()
+        with self._guard:
+            self._when = {ns: t for ns, t in self._when.items() if now - t < REASSERT_SECONDS}
+            self._when[namespace] = now
+
+    def forget(self, namespace: str) -> None:
+        with self._guard:
+            self._when.pop(namespace, None)
+
+    def __len__(self) -> int:
+        return len(self._when)
+
+
+asserted = Asserted()
 
 
 def ensure(namespace: str) -> None:
     """Create what is missing of the namespace's trainer identity, unless done within REASSERT_SECONDS.
     A thousand runs created at once in one namespace wait for the first of them instead of each
     sending its own three creates."""
-    with _lock(namespace):
-        when = _asserted.get(namespace)
-        if when is not None and time.monotonic() - when < REASSERT_SECONDS:
+    with asserted.locks.hold(namespace):
+        if asserted.fresh(namespace):
             return
         c = kube.clients()
         kube.run_all(
@@ -56,12 +79,12 @@ def ensure(namespace: str) -> None:
         kube.create_if_absent(
             c.rbac.create_namespaced_role_binding, namespace, build_trainer_role_binding(namespace)
         )
-        _asserted[namespace] = time.monotonic()
+        asserted.mark(namespace)
 
 
 def forget(namespace: str) -> None:
     """The next run in `namespace` re-creates the identity at once (its namespace was recreated)."""
-    _asserted.pop(namespace, None)
+    asserted.forget(namespace)
 
 
 def _needed(namespace: str, runs: kopf.Index[Any, Any]) -> bool:

@@ -110,15 +110,6 @@ def pods_by_run(
     return {(namespace or "", labels[Label.TRAINING_RUN]): pod_view(body)}
 
 
-@kopf.index("", "v1", "nodes")
-def node_gpus(body: kopf.Body, **_: Any) -> dict[str, int]:
-    allocatable = body.get("status", {}).get("allocatable", {}) or {}
-    try:
-        return {"gpus": int(allocatable.get("nvidia.com/gpu", "0"))}
-    except ValueError:
-        return {"gpus": 0}
-
-
 def one(index: kopf.Index[Any, Any], key: Any) -> Any | None:
     """The single value under `key`, or None."""
     store = index.get(key)

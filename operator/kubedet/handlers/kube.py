@@ -80,10 +80,20 @@ def describe_error(error: BaseException) -> str:
 
 
 def object_gone(error: BaseException) -> bool:
-    """The object or its namespace went away while we worked on it: nothing left to reconcile."""
-    if not isinstance(error, ApiException):
-        return False
-    return error.status == 404 or "because it is being terminated" in str(error.body)
+    """The object a request was about answered 404. Only meaningful when that object is the one being
+    reconciled: a 404 of a secondary object (a model, a Job) says nothing about the run, and a run
+    forgotten for it would keep its finalizer for ever."""
+    return isinstance(error, ApiException) and error.status == 404
+
+
+def namespace_terminating(error: BaseException) -> bool:
+    """A create refused because its namespace is being deleted (403 "... because it is being
+    terminated"). Nothing new can be made there; the namespace's deletion removes what exists."""
+    return (
+        isinstance(error, ApiException)
+        and error.status == 403
+        and "because it is being terminated" in str(error.body)
+    )
 
 
 def is_status(error: BaseException, *codes: int) -> bool:
@@ -112,10 +122,10 @@ def get_or_none(read: Callable[..., Any], *args: Any) -> Any:
 
 
 def delete_if_present(
-    delete: Callable[..., Any], name: str, namespace: str, propagation: str = "Background"
+    delete: Callable[..., Any], name: str, namespace: str, propagation: str = "Background", **options: Any
 ) -> None:
     try:
-        delete(name, namespace, propagation_policy=propagation)
+        delete(name, namespace, propagation_policy=propagation, **options)
     except ApiException as error:
         if error.status != 404:
             raise
@@ -152,6 +162,25 @@ def patch_object(
             _content_type=content_type,
         ),
     )
+
+
+def read_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """The object, or None when it does not exist."""
+    read = clients().custom.get_namespaced_custom_object
+    found = get_or_none(read, GROUP, VERSION, namespace, plural, name)
+    return cast(dict[str, Any], found) if found is not None else None
+
+
+def delete_custom(plural: str, namespace: str, name: str, uid: str) -> None:
+    """Delete the object if it is still the one with `uid` (a precondition: never a namesake created
+    since); gone already is success."""
+    try:
+        clients().custom.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name, body=client.V1DeleteOptions(preconditions={"uid": uid})
+        )
+    except ApiException as error:
+        if error.status not in (404, 409):
+            raise
 
 
 def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bool:

@@ -65,7 +65,7 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     # fixed default (two replicas from one Deployment) would leave nobody working. Each replica
     # therefore draws its own priority unless one is set: exactly one (the highest) acts, and a tie
     # has a chance of 1 in 2**31. The ClusterKopfPeering CRD and object ship in manifests/crd
-    # (`python -m kubedet.peering`).
+    # (`python -m kubedet.manifests`).
     settings.peering.priority = peering_priority(os.environ.get("KUBEDET_PEERING_PRIORITY"))
     # How long a replica's keep-alive counts after it was written. A SIGKILLed leader cannot remove
     # its record, so this bounds how long the others wait before taking over (kopf re-checks when the

@@ -9,7 +9,7 @@ import kopf
 
 from kubedet import GROUP, VERSION
 from kubedet.api.conditions import is_condition_true
-from kubedet.api.constants import ConditionType, Phase, Reason
+from kubedet.api.constants import ConditionType, Label, Phase, Reason
 from kubedet.api.trainedmodel import TrainedModel
 from kubedet.builders.trainedmodel import model_status
 from kubedet.handlers import kube, metrics, retry
@@ -36,6 +36,9 @@ def reconcile_model(body: dict[str, Any], indexes: dict[str, Any], logger: Any) 
         run_succeeded = None
         if model.spec.training_run_ref is not None:
             run = one(indexes["runs"], (model.namespace, model.spec.training_run_ref.name))
+            made_by = model.metadata.get("labels", {}).get(Label.TRAINING_RUN_UID)
+            if run is not None and made_by and run["metadata"].get("uid") != made_by:
+                run = None  # a later run of the same name: not the one that made this model
             phase = (run.get("status") or {}).get("phase") if run else None
             if model.status is None and run is not None and phase not in (Phase.SUCCEEDED, Phase.FAILED):
                 # A model its run is creating: the run's reconciler writes its status right after

@@ -7,7 +7,6 @@ waits for) ends in `reconcile_run`, which re-derives the whole status from what 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -38,57 +37,64 @@ from kubedet.builders.runspec import build_run_spec
 from kubedet.builders.trainedmodel import build_trained_model, model_status, trained_model_status
 from kubedet.handlers import cleanup, identity, kube, metrics, retry
 from kubedet.handlers.indexes import OBJECT_FIELDS, all_of, one, slim
+from kubedet.handlers.memory import RunMemory
 from kubedet.handlers.parsed import validated
 from kubedet.handlers.settings import current_config
 
 log = logging.getLogger("kubedet.trainingruns")
 PLURAL = "trainingruns"
-_locks: dict[tuple[str, str], threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock(key: tuple[str, str]) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
+# Everything this reconciler keeps per run, released with the run (on_run_event, DELETED).
+memory = RunMemory()
 
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-# Jobs this operator created and has not seen in the index yet: (when, the Job as sent).
-_jobs_made: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 JOB_INDEX_GRACE_SECONDS = 30.0
+"""How long a Job this operator created stands in for the index's copy before it is read again."""
 
 
-def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
+class NameTaken(Exception):
+    """An object the run needs has a namesake that belongs to something else (another run of the same
+    name on its way out, a model imported by hand). Retried: the decision then sees the namesake."""
+
+
+def _owned_by(body: dict[str, Any] | None, run: TrainingRun) -> bool:
+    labels = ((body or {}).get("metadata") or {}).get("labels") or {}
+    return labels.get(Label.TRAINING_RUN_UID) == run.metadata["uid"]
+
+
+def observe(run: TrainingRun, indexes: dict[str, Any]) -> tuple[Observed, bool]:
+    """What the cluster shows for the run, and whether the Job watch lags behind the run (its Job
+    exists, or was just made, but the index does not show it yet)."""
     key = (run.namespace, run.name)
     dataset = one(indexes["datasets"], (run.namespace, run.spec.dataset_ref.name))
     model = one(indexes["models"], (run.namespace, run.spec.base_model_ref.name))
-    gpus = all_of(indexes["node_gpus"], "gpus")
     job = one(indexes["jobs_by_run"], key)
-    if (
-        job is not None
-        and job.get("metadata", {}).get("labels", {}).get(Label.TRAINING_RUN_UID) != run.metadata["uid"]
-    ):
-        job = None  # a Job of an earlier run of the same name, on its way out
+    job_name_taken = False
+    lagging = False
+    if job is not None and not _owned_by(job, run):
+        job, job_name_taken = None, True  # a Job of an earlier run of the same name, on its way out
     if job is not None:
-        _jobs_made.pop(key, None)
+        memory.jobs_made.pop(key, None)
     elif run.status and run.status.job_name:
         # The index can lag behind a Job this operator just created (under load, by seconds, and every
         # event of the run in between would re-read it): the Job as sent stands in for a while; after
         # that, ask before calling it lost.
-        made = _jobs_made.get(key)
-        if (
-            made
-            and made[1]["metadata"]["labels"].get(Label.TRAINING_RUN_UID) == run.metadata["uid"]
-            and time.monotonic() - made[0] < JOB_INDEX_GRACE_SECONDS
-        ):
-            job = made[1]
+        made = memory.jobs_made.get(key)
+        if made and _owned_by(made[1], run) and time.monotonic() - made[0] < JOB_INDEX_GRACE_SECONDS:
+            job, lagging = made[1], True
         if job is None:
             c = kube.clients()
             found = kube.get_or_none(c.batch.read_namespaced_job, run.status.job_name, run.namespace)
             job = c.api.sanitize_for_serialization(found) if found is not None else None
+            lagging = job is not None
+            if job is not None and not _owned_by(job, run):
+                # Trusted only with this run's uid: a namesake is not this run's outcome.
+                job, job_name_taken = None, True
+    model_name = naming.trained_model_name(run.name)
+    model_namesake = one(indexes["models"], (run.namespace, model_name))
     uid = run.metadata["uid"]
     pods = [
         p
@@ -103,15 +109,18 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> Observed:
         selector = f"{Label.TRAINING_RUN_UID}={uid},{Label.COMPONENT}=trainer"
         listed = c.core.list_namespaced_pod(run.namespace, label_selector=selector)
         pods = [c.api.sanitize_for_serialization(p) for p in listed.items]
-    return Observed(
+    observed = Observed(
         run=run,
         job=job,
         pods=pods,
         dataset=validated(Dataset, dataset) if dataset else None,
         base_model=validated(TrainedModel, model) if model else None,
-        largest_node_gpus=max(gpus) if gpus else None,
+        max_gpus_per_node=current_config().max_gpus_per_node,
         image_pull_grace_seconds=current_config().image_pull_grace_seconds,
+        job_name_taken=job_name_taken,
+        model_name_taken=model_namesake is not None and not _owned_by(model_namesake, run),
     )
+    return observed, lagging
 
 
 def _status_changed(run: TrainingRun, decision: Decision) -> dict[str, Any] | None:
@@ -146,15 +155,25 @@ def _create_job(run: TrainingRun, observed: Observed) -> None:
     created = kube.run_all(*calls)
     if created[0]:
         metrics.JOBS_CREATED.inc()
+    else:
+        # A Job of that name existed: this run's own (a retry, a restarted operator) or a namesake.
+        name = job["metadata"]["name"]
+        found = kube.get_or_none(c.batch.read_namespaced_job, name, ns)
+        if found is not None and not _owned_by(c.api.sanitize_for_serialization(found), run):
+            raise NameTaken(f"Job {name} belongs to another run of the same name; waiting for it to go")
     sent = {"metadata": job["metadata"], "spec": {"suspend": job["spec"].get("suspend")}}
-    _jobs_made[(ns, run.name)] = (time.monotonic(), sent)
+    memory.jobs_made[(ns, run.name)] = (time.monotonic(), sent)
 
 
 def _create_model(run: TrainingRun, observed: Observed, decision: Decision) -> None:
     assert decision.result is not None and observed.dataset is not None
-    body = build_trained_model(run, observed.dataset, decision.result)
-    name = body["metadata"]["name"]
-    kube.create_custom("trainedmodels", run.namespace, body)
+    assert decision.status.trained_model_ref is not None
+    name = decision.status.trained_model_ref.name
+    body = build_trained_model(run, observed.dataset, decision.result, name)
+    created = kube.create_custom("trainedmodels", run.namespace, body)
+    # Never write to a model this run did not create: a namesake the index had not shown yet.
+    if not created and not _owned_by(kube.read_custom("trainedmodels", run.namespace, name), run):
+        raise NameTaken(f"TrainedModel {name} exists and was not made by this run")
     # The complete first status, as the model reconciler would judge it (conditions Ready and
     # Published): it then finds nothing to add, and the model costs one status write, not two.
     trained = trained_model_status(decision.result, 1, now(), published=False)
@@ -204,11 +223,6 @@ def _ensure_finalizer(body: dict[str, Any]) -> dict[str, Any]:
     return kube.patch_object(PLURAL, body["metadata"]["namespace"], body["metadata"]["name"], [operation])
 
 
-# The object as this operator last wrote it. The watch (and so the index) can lag behind our own
-# writes; deciding on a stale copy would post duplicate Events and repeat writes.
-_written: dict[tuple[str, str], dict[str, Any]] = {}
-
-
 def _resource_version(body: dict[str, Any]) -> int:
     try:
         return int(body["metadata"].get("resourceVersion", "0"))
@@ -227,31 +241,36 @@ def freshest(
         and _resource_version(indexed) > _resource_version(body)
     ):
         body = indexed
-    written = _written.get(key)
+    written = memory.written.get(key)
     if written is None or written["metadata"].get("uid") != body["metadata"].get("uid"):
         return body
     if _resource_version(written) > _resource_version(body):
         return written
     # The watch caught up with our write: the copy is not needed any more (a thousand finished runs
     # would otherwise each keep one for the operator's lifetime).
-    _written.pop(key, None)
+    memory.written.pop(key, None)
     return body
 
 
 def is_echo(key: tuple[str, str], body: Mapping[str, Any]) -> bool:
-    """The run exactly as this operator last wrote it (same uid and resourceVersion)."""
-    written = _written.get(key)
+    """The run exactly as this operator last wrote it (same uid and resourceVersion), with a spec the
+    operator has already judged. A status patch answers with the object as stored, so a spec edit a
+    user made just before it comes back with "our" resourceVersion: a generation the status has not
+    observed is the user's change, never an echo."""
+    written = memory.written.get(key)
     meta = body.get("metadata") or {}
+    observed = (body.get("status") or {}).get("observedGeneration")
     return (
         written is not None
         and written["metadata"].get("uid") == meta.get("uid")
         and written["metadata"].get("resourceVersion") == meta.get("resourceVersion")
         and not meta.get("deletionTimestamp")
+        and meta.get("generation") == observed
     )
 
 
 def _remember(key: tuple[str, str], body: dict[str, Any]) -> None:
-    _written[key] = slim(body, *OBJECT_FIELDS)
+    memory.written[key] = slim(body, *OBJECT_FIELDS)
 
 
 # How long a starting run's passing states (see run_state.only_settling) wait to be written. On a busy
@@ -268,7 +287,7 @@ def reconcile_run(
 ) -> None:
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
-    with _lock(key), metrics.RECONCILE_SECONDS.labels("trainingrun").time():
+    with memory.locks.hold(key), metrics.RECONCILE_SECONDS.labels("trainingrun").time():
         try:
             body = freshest(key, body, one(indexes["runs"], key))
             meta = body["metadata"]
@@ -277,7 +296,7 @@ def reconcile_run(
                     cleanup.finalize_run(body, indexes, logger)
                 return
             run = validated(TrainingRun, body)
-            observed = observe(run, indexes)
+            observed, lagging = observe(run, indexes)
             decision = decide(observed, now())
             if decision.actions or (run.status is None or run.status.phase not in ("Succeeded", "Failed")):
                 updated = _ensure_finalizer(body)
@@ -300,17 +319,39 @@ def reconcile_run(
             for event_type, reason, message in decision.events:
                 kube.post_event(body, event_type, reason, message)
             retry.succeeded(key)
+            unfinished = decision.status.phase not in ("Succeeded", "Failed")
+            if unfinished and (lagging or Action.CREATE_JOB in decision.actions):
+                # The Job's and pods' events drive a run; should the watch lag (seen under load: a new
+                # Job's events more than a minute late), the run is looked at again and its Job read
+                # directly, until the index shows it.
+                retry.after(
+                    ("watchlag", *key),
+                    JOB_INDEX_GRACE_SECONDS + 1,
+                    lambda: reconcile_by_key(key, indexes, logger),
+                )
             if decision.recheck_after is not None:
                 retry.after(
                     ("recheck", *key), decision.recheck_after, lambda: reconcile_by_key(key, indexes, logger)
                 )
         except Exception as error:
-            if kube.object_gone(error):
-                retry.forget(key)
+            if kube.object_gone(error) and _run_gone(key):
+                memory.forget(key)
+                return
+            if kube.namespace_terminating(error) and not meta.get("deletionTimestamp"):
+                # A create refused in a namespace being deleted: the deletion reaches this run next
+                # (its own DELETED-bound event, with a deletionTimestamp), and finalizing needs no create.
                 return
             metrics.RECONCILE_ERRORS.labels("trainingrun").inc()
             delay = retry.failed(key, lambda: reconcile_by_key(key, indexes, logger))
             logger.warning(f"reconcile failed, retrying in {delay:.1f}s: {kube.describe_error(error)}")
+
+
+def _run_gone(key: tuple[str, str]) -> bool:
+    """Whether the run itself is gone (a 404 may have come from a secondary object instead)."""
+    try:
+        return kube.read_custom(PLURAL, *key) is None
+    except Exception:
+        return False  # cannot tell: retry rather than drop the run
 
 
 def reconcile_by_key(
@@ -340,7 +381,6 @@ INDEX_NAMES = (
     "models_by_base",
     "jobs_by_run",
     "pods_by_run",
-    "node_gpus",
 )
 
 
@@ -353,15 +393,13 @@ def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwarg
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
     if type == "DELETED":
         metrics.observe_run_phase(key, None)
-        retry.forget(key)
-        _written.pop(key, None)
-        _jobs_made.pop(key, None)
+        memory.forget(key)
         return
     metrics.observe_run_phase(key, (body.get("status") or {}).get("phase") or "Pending")
     if is_echo(key, body):
         # The watch showing this operator's own write: the decision that made it saw the same run,
         # and whatever changed since (the Job, the pods) has its own event.
-        _written.pop(key, None)
+        memory.written.pop(key, None)
         return
     reconcile_run(dict(body), pick_indexes(kwargs), logger)
 

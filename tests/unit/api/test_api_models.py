@@ -15,8 +15,8 @@ from kubedet.api.conditions import get_condition, is_condition_true, remove_cond
 from kubedet.api.constants import ConditionStatus, ConditionType, Phase, Reason
 from kubedet.api.dataset import Dataset
 from kubedet.api.kinds import model_for_kind
-from kubedet.api.policy import admission_policy
 from kubedet.api.trainingrun import TrainingRun
+from kubedet.manifests.cfgoptions_policy import admission_policy
 
 SAMPLES = Path(__file__).resolve().parents[3] / "manifests" / "samples"
 SAMPLE_FILES = sorted(p for p in SAMPLES.glob("*.yaml") if p.name != "kustomization.yaml")

@@ -68,9 +68,14 @@ def model(is_ready: bool = True, checkpoint: dict[str, Any] | None = None) -> Tr
     return TrainedModel.model_validate(body)
 
 
-def job(conditions: list[dict] | None = None, suspend: bool = False, **status: Any) -> dict[str, Any]:
+def job(
+    conditions: list[dict] | None = None, suspend: bool = False, queue: str | None = None, **status: Any
+) -> dict[str, Any]:
+    labels = {"kubedet.io/training-run-uid": UID}
+    if queue:
+        labels["kueue.x-k8s.io/queue-name"] = queue
     return {
-        "metadata": {"name": "run-1-train", "labels": {"kubedet.io/training-run-uid": UID}},
+        "metadata": {"name": "run-1-train", "labels": labels},
         "spec": {"suspend": suspend},
         "status": {"conditions": conditions or [], **status},
     }

@@ -6,8 +6,7 @@ import json
 
 from tests.unit.operator import fixtures as f
 
-from kubedet.api.constants import Annotation
-from kubedet.api.run_admission import TRAINER_SERVICE_ACCOUNT
+from kubedet.api.constants import TRAINER_SERVICE_ACCOUNT, Annotation
 from kubedet.api.runspec import EXIT_USER_ERROR, RunSpec
 from kubedet.builders import naming
 from kubedet.builders.job import build_training_job, build_workers_service

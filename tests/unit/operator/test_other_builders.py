@@ -94,3 +94,18 @@ def test_cleanup_job_writes_only_to_the_output_claim() -> None:
     assert pod["containers"][0]["args"] == ["cleanup", "--uri", "pvc://store/team-a/run-1-0f1e2d3c"]
     assert pod["volumes"][0]["persistentVolumeClaim"] == {"claimName": "store", "readOnly": False}
     assert job["spec"]["activeDeadlineSeconds"] == 300
+
+
+def test_helper_pods_go_where_the_settings_place_them() -> None:
+    unset = OperatorConfig()
+    for job in (build_preflight_job(f.dataset(), unset), build_cleanup_job(f.run(), "pvc://s/x", unset, 60)):
+        pod = job["spec"]["template"]["spec"]
+        assert "nodeSelector" not in pod and "tolerations" not in pod, "anywhere the scheduler likes"
+    toleration = {"key": "pool", "operator": "Equal", "value": "cpu", "effect": "NoSchedule"}
+    placed = OperatorConfig(helper_node_selector=(("pool", "cpu"),), helper_tolerations=(toleration,))
+    for job in (
+        build_preflight_job(f.dataset(), placed),
+        build_cleanup_job(f.run(), "pvc://s/x", placed, 60),
+    ):
+        pod = job["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"pool": "cpu"} and pod["tolerations"] == [toleration]

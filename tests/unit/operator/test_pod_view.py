@@ -69,7 +69,7 @@ def test_decisions_on_the_view_equal_decisions_on_the_whole_pod(job, pod) -> Non
         "run": f.run(),
         "dataset": f.dataset(),
         "base_model": f.model(),
-        "largest_node_gpus": 8,
+        "max_gpus_per_node": None,
         "job": job,
     }
     whole = decide(Observed(**base, pods=[as_served(pod)]), f.NOW)

@@ -13,7 +13,7 @@ from kubedet.builders.run_state import Action, Observed, classify_failure, decid
 
 
 def observed(**overrides):  # type: ignore[no-untyped-def]
-    values = {"run": f.run(), "dataset": f.dataset(), "base_model": f.model(), "largest_node_gpus": 8}
+    values = {"run": f.run(), "dataset": f.dataset(), "base_model": f.model(), "max_gpus_per_node": None}
     values |= overrides
     return Observed(**values)
 
@@ -31,7 +31,7 @@ def cond(decision, kind):  # type: ignore[no-untyped-def]
         ({"base_model": None}, "BaseModelNotFound", "spec.baseModelRef.name"),
         ({"base_model": f.model(is_ready=False)}, "BaseModelNotReady", "kubectl describe trainedmodel"),
         (
-            {"largest_node_gpus": 4, "run": f.run(resources={"gpusPerNode": 8})},
+            {"max_gpus_per_node": 4, "run": f.run(resources={"gpusPerNode": 8})},
             "Unschedulable",
             "gpusPerNode",
         ),
@@ -60,7 +60,7 @@ def test_draft_is_validated_but_not_scheduled() -> None:
 
 
 def test_queued_run_waits_for_kueue() -> None:
-    decision = decide(observed(run=f.run(queueName="gpus"), job=f.job(suspend=True)), f.NOW)
+    decision = decide(observed(run=f.run(queueName="gpus"), job=f.job(suspend=True, queue="gpus")), f.NOW)
     assert cond(decision, "Scheduled").reason == "Queued" and Action.SET_JOB_SUSPEND not in decision.actions
 
 

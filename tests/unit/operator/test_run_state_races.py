@@ -17,7 +17,7 @@ COMPLETE = {"type": "Complete", "status": "True", "lastTransitionTime": f.NOW.st
 
 
 def observed(**overrides):  # type: ignore[no-untyped-def]
-    values = {"run": f.run(), "dataset": f.dataset(), "base_model": f.model(), "largest_node_gpus": 8}
+    values = {"run": f.run(), "dataset": f.dataset(), "base_model": f.model(), "max_gpus_per_node": None}
     return Observed(**(values | overrides))
 
 

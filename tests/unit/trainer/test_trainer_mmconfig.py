@@ -135,3 +135,24 @@ def test_other_cfg_options_are_merged(tmp_path: Path) -> None:
 def test_unknown_base_config_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigInvalid, match="not among mmdet's configs"):
         generate_config("mmdet::nothing/here.py", prepared(tmp_path), settings(tmp_path))
+
+
+def test_ranks_on_cpus_get_gloo_and_a_cpu_ddp_wrapper(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    one = generate_config(ARCHITECTURES["rtmdet"], prepared(tmp_path), settings(tmp_path))
+    assert one.cfg.launcher == "none" and "model_wrapper_cfg" not in one.cfg
+    cpus = generate_config(
+        ARCHITECTURES["rtmdet"], prepared(tmp_path), replace(settings(tmp_path), world_size=2)
+    )
+    assert cpus.cfg.launcher == "pytorch" and cpus.cfg.env_cfg.dist_cfg.backend == "gloo"
+    assert cpus.cfg.model_wrapper_cfg.device_ids is None, "DDP takes no device ids for a CPU module"
+    # Pods share no folder: evaluation results are gathered through the process group.
+    assert cpus.cfg.val_evaluator.collect_device == cpus.cfg.test_evaluator.collect_device == "gpu"
+    assert "collect_device" not in one.cfg.val_evaluator
+    assert "SyncBN" in str(one.cfg.model) and "SyncBN" not in str(cpus.cfg.model), "SyncBN needs GPUs"
+    assert any("SyncBN" in note for note in cpus.notes) and cpus.cfg.model.use_syncbn is False
+    gpus = replace(settings(tmp_path), world_size=2, use_gpu=True)
+    on_gpus = generate_config(ARCHITECTURES["rtmdet"], prepared(tmp_path), gpus)
+    assert on_gpus.cfg.env_cfg.dist_cfg.backend == "nccl" and "model_wrapper_cfg" not in on_gpus.cfg
+    assert "SyncBN" in str(on_gpus.cfg.model)

@@ -11,15 +11,11 @@ from typing import Any
 
 from kubedet.api import cfgoptions
 from kubedet.api.common import unchanged
-from kubedet.api.constants import GROUP, VERSION
+from kubedet.api.constants import GROUP
 from kubedet.api.trainingrun import UNTYPED_SPEC_FIELDS, TrainingRun, cel_was_draft, frozen_message
+from kubedet.manifests.policy_objects import resource_rule
 
 POLICY_NAME = f"trainingruns-cfgoptions.{GROUP}"
-
-
-def resource_rule(operations: list[str], resource: str) -> dict[str, Any]:
-    """An admission policy's match rule for one kubedet resource (or subresource, `plural/status`)."""
-    return {"apiGroups": [GROUP], "apiVersions": [VERSION], "operations": operations, "resources": [resource]}
 
 
 def _validation(expression: str, message_expression: str) -> dict[str, str]:

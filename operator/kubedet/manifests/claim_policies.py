@@ -3,10 +3,10 @@
 RBAC decides verbs on resources; whether a request *schedules* a run or *publishes* a model depends on
 the fields it changes. These policies look at the fields and, only when a request schedules or
 publishes, ask the authorizer (CEL `authorizer` library) whether the requester holds the virtual
-permission (`update` on trainingruns/schedule or trainedmodels/publish, see kubedet.roles). No webhook
-runs, so there are no certificates to manage and nothing to be down.
+permission (`update` on trainingruns/schedule or trainedmodels/publish, see
+kubedet.manifests.roles). No webhook runs, so there are no certificates to manage and nothing to be down.
 
-The operator holds trainedmodels/publish in its own ClusterRole (kubedet.rbac): it sets
+The operator holds trainedmodels/publish in its own ClusterRole (kubedet.manifests.rbac): it sets
 spec.published on the model of a run whose spec.publish already passed this check at admission.
 """
 
@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubedet.api.constants import GROUP, VERSION, ConditionStatus, ConditionType
-from kubedet.roles import PUBLISH_SUBRESOURCE, SCHEDULE_SUBRESOURCE, VIRTUAL_VERB, granted_by, role_for_claim
+from kubedet.api.constants import GROUP, ConditionStatus, ConditionType
+from kubedet.manifests.policy_objects import policy_binding, validating_policy
+from kubedet.manifests.roles import (
+    PUBLISH_SUBRESOURCE,
+    SCHEDULE_SUBRESOURCE,
+    VIRTUAL_VERB,
+    granted_by,
+    role_for_claim,
+)
 
 RUNS_POLICY = f"trainingruns-schedule-publish.{GROUP}"
 MODELS_POLICY = f"trainedmodels-publish.{GROUP}"
@@ -86,33 +93,7 @@ def _validation(expression: str, message_expression: str, reason: str) -> dict[s
 
 def _policy(name: str, plural: str, variables: list[dict[str, str]],
             validations: list[dict[str, str]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "kubedet"}},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": [GROUP],
-                    "apiVersions": [VERSION],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": [plural],
-                }]
-            },
-            "variables": variables,
-            "validations": validations,
-        },
-    }
-
-
-def binding(policy_name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": policy_name, "labels": {"app.kubernetes.io/name": "kubedet"}},
-        "spec": {"policyName": policy_name, "validationActions": ["Deny"]},
-    }
+    return validating_policy(name, plural, {"variables": variables, "validations": validations})
 
 
 def runs_policy() -> dict[str, Any]:
@@ -172,6 +153,6 @@ def models_policy() -> dict[str, Any]:
 def policy_documents() -> dict[str, list[dict[str, Any]]]:
     """Each file of manifests/policies/ with its objects: a policy and its binding."""
     return {
-        RUNS_POLICY_FILE: [runs_policy(), binding(RUNS_POLICY)],
-        MODELS_POLICY_FILE: [models_policy(), binding(MODELS_POLICY)],
+        RUNS_POLICY_FILE: [runs_policy(), policy_binding(RUNS_POLICY)],
+        MODELS_POLICY_FILE: [models_policy(), policy_binding(MODELS_POLICY)],
     }

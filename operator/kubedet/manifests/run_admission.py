@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from kubedet.api.common import unchanged
-from kubedet.api.constants import FINALIZER, GROUP
-from kubedet.api.policy import resource_rule
+from kubedet.api.constants import FINALIZER, GROUP, TRAINER_SERVICE_ACCOUNT
 from kubedet.api.trainingrun import TrainingRun, TrainingRunStatus
+from kubedet.manifests.policy_objects import resource_rule
 
-TRAINER_SERVICE_ACCOUNT = "kubedet-trainer"
 POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name"
 TRAINER_OWNED_STATUS_FIELD = "progress"
 TRAINER_POLICY_NAME = f"trainingruns-trainer-progress.{GROUP}"

@@ -5,11 +5,12 @@ kubedet's kinds. The composite roles (kubedet-viewer, -editor, -publisher, -admi
 their own: the API server's ClusterRole aggregation fills them from the claim roles that bear their
 label, so the app's "role inheritance" is computed and enforced by the cluster, not by the app. The same
 labels put the claim roles into the built-in view, edit and admin roles. docs/rbac.md explains the
-choices; `python -m kubedet.rbac` renders everything into manifests/rbac/.
+choices; `python -m kubedet.manifests` renders everything into manifests/rbac/.
 
 Two permissions are virtual: `update` on `trainingruns/schedule` and on `trainedmodels/publish`. No such
 subresources are served; RBAC grants them like any other, and the admission policies of
-kubedet.claim_policies ask the authorizer for them when a request schedules a run or publishes a model.
+kubedet.manifests.claim_policies ask the authorizer for them when a request schedules a run or
+publishes a model.
 """
 
 from __future__ import annotations
