@@ -69,6 +69,36 @@ bud() {
   buildah bud --quiet --isolation chroot --network host --layers --format oci "${cert[@]}" "$@" .
 }
 
+# Free space the trainer build needs where buildah writes (its storage and its temporary directory): the
+# venv layer (5.4 GB) is written in the container, copied as a diff to the temporary directory and stored
+# as a layer before the container goes (3 x 5.4 GB at the peak), and its compressed archive takes 2.7 GB.
+trainer_free_gb=${IMAGES_TRAINER_FREE_GB:-20}
+free_gb() {  # the least free space, in GiB, of the filesystems holding the given paths
+  local least=-1 path avail
+  for path in "$@"; do
+    while [[ ! -e $path ]]; do path=$(dirname "$path"); done
+    avail=$(df -P -BG "$path" | awk 'NR == 2 {sub("G", "", $4); print $4}')
+    ((least < 0 || avail < least)) && least=$avail
+  done
+  echo "$least"
+}
+# Below the need, buildah's dangling images (the layer cache of earlier builds) and leftover working
+# containers go first; if that is not enough, the build stops before it starts, saying what to free.
+ensure_free_space() {
+  local need=$1 what=$2 paths=(/var/lib/containers/storage "${TMPDIR:-/var/tmp}" "$oci") have
+  have=$(free_gb "${paths[@]}")
+  ((have >= need)) && return 0
+  step "$have GiB free, $what needs about $need GiB: removing buildah's dangling images and containers"
+  buildah rm --all >/dev/null 2>&1 || true
+  buildah rmi --prune >/dev/null 2>&1 || true
+  have=$(free_gb "${paths[@]}")
+  ((have >= need)) && return 0
+  echo "$what needs about $need GiB free on the disk of ${paths[*]}; $have GiB are free." >&2
+  echo "Free some: make images-clean (buildah's kubedet images and the archives), make cluster-down (the real" >&2
+  echo "node's image store), or another checkout's .venv and .cache/images; IMAGES_TRAINER_FREE_GB lowers the need." >&2
+  exit 3
+}
+
 t_all=$SECONDS
 image_id() { buildah inspect --type image --format '{{.FromImageID}}' "$1"; }
 
@@ -91,17 +121,15 @@ for target in "${targets[@]}"; do
       "$here/wheelhouse.sh" "$cache/wheelhouse"
       wheelhouse=${cache#"$root"/}/wheelhouse
       args=(--build-arg "BUILD_IMAGE=$trainer_base" --build-arg "RUNTIME_IMAGE=$trainer_base"
-            --build-arg "BUILD_PACKAGES=python3 python3-venv" --build-arg "RUNTIME_PACKAGES=python3 libgl1 libglib2.0-0"
+            --build-arg "BUILD_PACKAGES=python3 python3-venv" --build-arg "RUNTIME_PACKAGES=python3 python3-venv libgl1 libglib2.0-0"
             --build-arg "WHEELHOUSE=$wheelhouse" --build-arg WHEELS_ONLY=1 --build-arg FORCE_CUDA=0)
       key=$(files_key "$base_id ${args[*]} $trainer_image $(cat "$cache/wheelhouse/.stamp")" trainer_image/Dockerfile \
         constraints.txt pyproject.toml README.md operator trainer_image/kubedet_trainer)
       if up_to_date "$trainer_image" "$key"; then step "$trainer_image is up to date"; continue; fi
+      ensure_free_space "$trainer_free_gb" "the trainer image"
       step "building $trainer_image (trainer_image/Dockerfile, wheels from $wheelhouse)"
       bud -f trainer_image/Dockerfile -t "$trainer_image" "${args[@]}" >/dev/null
       push "$trainer_image" "$key"
-      # Each trainer build leaves about 12 GB of untagged images (its build stage and the image it
-      # replaced); kept, a few rebuilds fill the disk ("no space left on device" seen here), so they go.
-      buildah rmi --prune >/dev/null 2>&1 || true
       ;;
     pause)
       key=$(files_key "$pause_image" hack/images/pause.c hack/images/pause.sh)
