@@ -42,7 +42,7 @@ devcluster-gomod: ## Regenerate hack/devcluster/kube/go.mod from the pinned k8s.
 ##@ Local cluster
 
 .PHONY: cluster-up
-cluster-up: devcluster-build ## Start the devcluster (idempotent); prints the KUBECONFIG line.
+cluster-up: devcluster-build ## Start the devcluster (idempotent; KUEUE=1 adds Kueue); prints the KUBECONFIG line.
 	@python3 hack/devcluster/devcluster.py up
 
 .PHONY: cluster-down

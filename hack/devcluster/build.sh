@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the devcluster binaries into bin/: the Kubernetes control plane, kubectl, etcd and kwok, and the
-# real nodes' kubelet, kube-proxy, containerd (with ctr and its runc shim) and runc.
+# real nodes' kubelet, kube-proxy, containerd (with ctr and its runc shim), runc and CoreDNS; and, only
+# when asked for by name, the field's controllers: Kueue (kueue) and Kubeflow Trainer with JobSet
+# (kubeflow), which no default path needs (`make cluster-up KUEUE=1`, their tests and the benchmark).
 # A binary is rebuilt only when its pinned module files change: bin/.stamp-<name> holds their hash.
-#   build.sh [all|etcd|kwok|kube|node]
+#   build.sh [all|etcd|kwok|kube|node|dns|kueue|kubeflow]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -14,6 +16,10 @@ export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 start=$SECONDS
 
 stamp_of() { cat "$here/versions.env" "$here/$1/go.mod" "$here/$1/go.sum" | sha256sum | cut -c1-16; }
+
+module_version() {  # module-dir module-path: the version its go.mod requires
+  awk -v m="$2" '$1 == m {print $2}' "$here/$1/go.mod"
+}
 
 build() {  # name module tags ldflags output packages...
   local name=$1 module=$2 tags=$3 ldflags=$4 output=$5; shift 5
@@ -60,4 +66,12 @@ if [[ $group == all || $group == node ]]; then
   CGO_ENABLED=1 build runc node seccomp "$runc_ldflags" "$bin/runc" github.com/opencontainers/runc
 fi
 if [[ $group == all || $group == dns ]]; then build coredns dns "" "" "$bin/coredns" github.com/coredns/coredns; fi
+if [[ $group == kueue ]]; then
+  build kueue kueue "" "-X sigs.k8s.io/kueue/pkg/version.GitVersion=$(module_version kueue sigs.k8s.io/kueue)" \
+    "$bin/kueue" sigs.k8s.io/kueue/cmd/kueue
+fi
+if [[ $group == kubeflow ]]; then
+  build jobset kubeflow "" "" "$bin/jobset" sigs.k8s.io/jobset
+  build kubeflow-trainer kubeflow "" "" "$bin/" github.com/kubeflow/trainer/v2/cmd/trainer-controller-manager
+fi
 echo "[devcluster build] all binaries ready in $((SECONDS - start))s"

@@ -5,6 +5,7 @@
                                                          start (idempotent) and print the KUBECONFIG line
     devcluster.py down                                   stop everything and remove the state
     devcluster.py status                                 which components run
+    devcluster.py kueue                                  build and start Kueue on the running cluster
     devcluster.py restart COMPONENT                      stop and start one component (fault tests)
     devcluster.py stop COMPONENT / start COMPONENT
 
@@ -18,6 +19,7 @@ virtual environment exists.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import signal
@@ -28,6 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import kueue
 import realnodes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,9 +50,13 @@ PORTS = {
     "kube-scheduler": int(os.environ.get("DEVCLUSTER_SCHEDULER_PORT", "26259")),
     "kwok": int(os.environ.get("DEVCLUSTER_KWOK_PORT", "26250")),
 }
+# Kueue's webhooks and health endpoint, beside the API server's port (the benchmark's cluster moves both).
+PORTS["kueue-webhook"] = PORTS["kube-apiserver"] + 500
+PORTS["kueue-health"] = PORTS["kube-apiserver"] + 501
 CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
 SERVICE_CIDR = realnodes.SERVICE_CIDR
 REAL_NODES_FILE = STATE / "real-nodes"
+KUEUE_FILE = STATE / "kueue" / "enabled"
 LAYOUT = realnodes.Layout(
     state=STATE,
     pki=PKI,
@@ -71,7 +78,9 @@ def real_nodes() -> int:
 
 
 def components() -> list[str]:
-    return CONTROL_PLANE + realnodes.component_names(real_nodes())
+    return (
+        CONTROL_PLANE + realnodes.component_names(real_nodes()) + (["kueue"] if KUEUE_FILE.exists() else [])
+    )
 
 
 # Identities in the static token file. Test users are not listed: tests impersonate them as admin.
@@ -239,6 +248,9 @@ def component_args(name: str) -> list[str]:
             "--max-mutating-requests-inflight=500",
             "--profiling=false",
             "--event-ttl=2h",
+            # Webhooks and aggregated APIs are dialled at their Service's endpoints, not its ClusterIP:
+            # add-ons that serve their webhooks from this machine (Kueue) need no kube-proxy.
+            "--enable-aggregator-routing=true",
         ]
     if name == "kube-controller-manager":
         return [
@@ -288,6 +300,8 @@ def component_args(name: str) -> list[str]:
         ]
     if name in realnodes.component_names(real_nodes()):
         return realnodes.component_args(LAYOUT, name)
+    if name == "kueue":
+        return kueue.component_args(BIN, STATE, KUBECONFIG)
     raise SystemExit(f"unknown component {name!r}; one of {', '.join(components())}")
 
 
@@ -506,6 +520,8 @@ def up(args: argparse.Namespace) -> None:
         60,
         "kube-controller-manager",
     )
+    if args.kueue:
+        kueue_up(None)
     log(
         f"devcluster is up ({args.gpu_nodes} GPU nodes x {args.gpus_per_node} nvidia.com/gpu, "
         f"{args.cpu_nodes} CPU nodes simulated, {args.real_nodes} real nodes) in {time.monotonic() - t0:.1f}s"
@@ -570,6 +586,92 @@ def ensure_storage() -> None:
     kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
 
 
+def webhook_address() -> str:
+    """This machine's address as the API server dials it for webhooks served here: the bridge the real
+    nodes use, or else the first global IPv4 address (loopback cannot be an endpoint)."""
+    if real_nodes():
+        return realnodes.API_ADDRESS
+    for line in run("ip", "-4", "-o", "addr", "show", "scope", "global").stdout.splitlines():
+        return line.split()[3].split("/")[0]
+    raise SystemExit(
+        "this machine has no global IPv4 address for the API server to reach Kueue's webhooks at"
+    )
+
+
+def json_stream(text: str) -> list[dict[str, object]]:
+    """The objects of concatenated JSON documents (kubectl prints one per object)."""
+    decoder = json.JSONDecoder()
+    objects: list[dict[str, object]] = []
+    at = 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return objects
+        obj, at = decoder.raw_decode(text, at)
+        objects.append(obj)
+
+
+def kueue_up(_: argparse.Namespace | None) -> None:
+    """Build (stamped: a no-op when built), install and start Kueue; wait until its webhooks answer."""
+    if not apiserver_ready():
+        raise SystemExit("the devcluster is not running: `make cluster-up` first")
+    t0 = time.monotonic()
+    subprocess.run([str(HERE / "build.sh"), "kueue"], check=True, stdout=subprocess.DEVNULL)
+    cmdline = Path(f"/proc/{pid_of('kube-apiserver')}/cmdline").read_bytes().decode(errors="replace")
+    if "--enable-aggregator-routing=true" not in cmdline.split("\0"):
+        # A devcluster started before Kueue support: its API server would dial the ClusterIP.
+        restart(argparse.Namespace(component="kube-apiserver"))
+    # Standard library only: kubectl turns kustomize's YAML into JSON (a client-side dry run sends nothing).
+    stream = kubectl("kustomize", str(kueue.module_dir(HERE / "kueue") / "config" / "default"))
+    rendered = json_stream(kubectl("create", "--dry-run=client", "-o", "json", "-f", "-", stdin=stream))
+    objects = kueue.objects(rendered, webhook_address(), PORTS["kueue-webhook"])
+    (STATE / "kueue" / "certs").mkdir(parents=True, exist_ok=True)
+    (STATE / "kueue" / "config.yaml").write_text(
+        json.dumps(kueue.config(STATE, PORTS["kueue-webhook"], PORTS["kueue-health"]), indent=2)
+    )
+    kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=devcluster",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+    )
+    KUEUE_FILE.write_text("1")
+    start("kueue")
+    wait_until("Kueue's webhook certificate", mount_kueue_certificate, 60, "kueue")
+    port = PORTS["kueue-health"]
+    wait_until("Kueue /readyz", lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200, 120, "kueue")
+    wait_until("Kueue's webhooks to answer the API server", kueue_webhooks_answer, 60, "kueue")
+    where = f"{webhook_address()}:{PORTS['kueue-webhook']}"
+    log(f"Kueue is up in {time.monotonic() - t0:.1f}s (webhooks at {where})")
+
+
+def mount_kueue_certificate() -> bool:
+    """Do what the kubelet does for Kueue's pod: put the certificate Kueue wrote into its Secret where
+    its webhook server reads it (Kueue waits for those files before it starts)."""
+    secret = json.loads(kubectl("get", "secret", "-n", kueue.NAMESPACE, kueue.WEBHOOK_SECRET, "-o", "json"))
+    data = secret.get("data") or {}
+    if not all(data.get(key) for key in kueue.CERT_FILES):
+        return False
+    folder = STATE / "kueue" / "certs"
+    for key in kueue.CERT_FILES:
+        (folder / key).write_bytes(base64.b64decode(data[key]))
+    return True
+
+
+def kueue_webhooks_answer() -> bool:
+    """A server-side dry run of a ResourceFlavor goes through Kueue's webhooks (with their CA bundle)."""
+    probe = {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": "probe"}}
+    try:
+        kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe))
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
 def down(_: argparse.Namespace) -> None:
     had = real_nodes()
     for name in reversed(components()):
@@ -618,7 +720,16 @@ def main() -> None:
     up_parser.add_argument("--gpus-per-node", type=int, default=int(os.environ.get("GPUS_PER_NODE", "8")))
     up_parser.add_argument("--gpu-product", default=os.environ.get("GPU_PRODUCT", "NVIDIA-H100-80GB-HBM3"))
     up_parser.add_argument("--real-nodes", type=int, default=int(os.environ.get("REAL_NODES", "1")))
+    up_parser.add_argument(
+        "--kueue",
+        action="store_true",
+        default=os.environ.get("KUEUE", "0") not in ("", "0"),
+        help="also build, install and start Kueue (KUEUE=1)",
+    )
     up_parser.set_defaults(func=up)
+    commands.add_parser("kueue", help="build and start Kueue on the running cluster").set_defaults(
+        func=kueue_up
+    )
     commands.add_parser("down", help="stop everything and remove the state").set_defaults(func=down)
     commands.add_parser("status", help="show which components run").set_defaults(func=status)
     for verb, func in (

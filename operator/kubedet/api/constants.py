@@ -52,6 +52,7 @@ class Reason(StrEnum):
     # Progress
     VALIDATED = "Validated"
     QUEUED = "Queued"
+    PREEMPTED = "Preempted"
     JOB_NAME_TAKEN = "JobNameTaken"
     JOB_CREATED = "JobCreated"
     POD_RUNNING = "PodRunning"

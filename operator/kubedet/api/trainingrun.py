@@ -263,7 +263,10 @@ class TrainingRunStatus(KubedetModel):
     completion_time: Timestamp | None = None
     """When the run succeeded or failed."""
     attempts: int | None = Field(default=None, ge=0)
-    """Training attempts so far (retries after disruptions count)."""
+    """Training attempts so far (retries after disruptions and Kueue preemptions count)."""
+    preemptions: int | None = Field(default=None, ge=0)
+    """How often Kueue took the run's admission back (preempted it for a higher-priority workload, or
+    evicted it); each time the run waits in its queue and resumes from its last checkpoint."""
 
 
 class TrainingRun(KubedetObject):

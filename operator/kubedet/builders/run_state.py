@@ -20,7 +20,7 @@ from kubedet.api.dataset import Dataset
 from kubedet.api.runspec import FailureReason, TrainerFailure, TrainerResult
 from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import Progress, TrainingRun, TrainingRunStatus
-from kubedet.builders import naming
+from kubedet.builders import kueue, naming
 from kubedet.builders import pods as podinfo
 from kubedet.builders.job import KUEUE_QUEUE_LABEL
 
@@ -61,6 +61,9 @@ class Observed:
     job_name_taken: bool = False
     """A Job with the run's Job name exists but belongs to something else (an earlier run of the same
     name, on its way out): not this run's Job, and not a sign that this run's Job was deleted."""
+    workload: dict[str, Any] | None = None
+    """The Kueue Workload of the run's Job, read while Kueue holds the Job suspended (None otherwise,
+    or when Kueue has not made it yet)."""
     model_name_taken: bool = False
     """A TrainedModel named <run>-model exists that this run did not create (imported by hand, or kept
     from an earlier run of the same name): the run's model gets a name of its own."""
@@ -281,18 +284,21 @@ def _succeed(
 
 
 def _set_scheduled(
-    decision: Decision, run: TrainingRun, job_name: str, waiting_for_kueue: bool, now: datetime
+    decision: Decision,
+    run: TrainingRun,
+    job_name: str,
+    queue: kueue.QueueState | None,
+    now: datetime,
+    admitted_from: str | None = None,
 ) -> None:
-    if waiting_for_kueue:
-        _set(
-            decision,
-            run,
-            ConditionType.SCHEDULED,
-            False,
-            Reason.QUEUED,
-            f"Job {job_name} waits for Kueue to admit it from queue {run.spec.queue_name}",
-            now,
-        )
+    if queue is not None:
+        _set(decision, run, ConditionType.SCHEDULED, False, queue.reason, queue.message, now)
+        if not queue.settled:
+            # Kueue makes the Workload and looks at it within moments of the Job, with no event on
+            # the Job: look again shortly, until Kueue has said why the Job waits.
+            decision.recheck_after = min(
+                decision.recheck_after or QUEUE_RECHECK_SECONDS, QUEUE_RECHECK_SECONDS
+            )
     else:
         _set(
             decision,
@@ -300,9 +306,14 @@ def _set_scheduled(
             ConditionType.SCHEDULED,
             True,
             Reason.JOB_CREATED,
-            f"Job {job_name} was created",
+            f"Job {job_name} was admitted by Kueue from LocalQueue {admitted_from}"
+            if admitted_from
+            else f"Job {job_name} was created",
             now,
         )
+
+
+QUEUE_RECHECK_SECONDS = 2.0
 
 
 def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
@@ -354,17 +365,34 @@ def _schedule(decision: Decision, observed: Observed, now: datetime) -> None:
     decision.status.start_time = decision.status.start_time or now
     decision.status.attempts = 0
     _set(decision, run, ConditionType.SUSPENDED, False, Reason.NOT_SUSPENDED, "the run is scheduled", now)
-    _set_scheduled(
-        decision, run, str(decision.status.job_name), waiting_for_kueue=bool(run.spec.queue_name), now=now
-    )
+    job_name = str(decision.status.job_name)
+    queue = kueue.queue_state(None, run.spec.queue_name, job_name) if run.spec.queue_name else None
+    _set_scheduled(decision, run, job_name, queue, now)
 
 
 def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: datetime) -> None:
     run, pods = observed.run, observed.pods
     job_status = job.get("status", {})
     decision.status.job_name = job["metadata"]["name"]
-    decision.status.attempts = int(job_status.get("failed", 0)) + int(
-        job_status.get("succeeded", 0) > 0 or job_status.get("active", 0) > 0
+    labels = job.get("metadata", {}).get("labels") or {}
+    # Kueue owns the suspension of a Job it queues: whether the Job was created for a queue is read
+    # from the Job itself, so nothing a user does to the run can make the operator un-suspend a Job
+    # Kueue has not admitted (spec.queueName is also frozen once the run is scheduled).
+    queued = KUEUE_QUEUE_LABEL in labels
+    job_suspended = bool(job.get("spec", {}).get("suspend"))
+    queue = (
+        kueue.queue_state(observed.workload, labels[KUEUE_QUEUE_LABEL], job["metadata"]["name"])
+        if queued and job_suspended
+        else None
+    )
+    if queue is not None and queue.evictions > (decision.status.preemptions or 0):
+        decision.status.preemptions = queue.evictions
+    # A Job that just ended lists its last pods under uncountedTerminatedPods before it counts them.
+    uncounted = job_status.get("uncountedTerminatedPods") or {}
+    failed = int(job_status.get("failed", 0)) + len(uncounted.get("failed") or [])
+    succeeded = int(job_status.get("succeeded", 0)) + len(uncounted.get("succeeded") or [])
+    decision.status.attempts = (
+        failed + int(succeeded > 0 or job_status.get("active", 0) > 0) + (decision.status.preemptions or 0)
     )
     finished = _job_condition(job, "Complete") or _job_condition(job, "SuccessCriteriaMet")
     ended = finished or _job_condition(job, "Failed") or _job_condition(job, "FailureTarget")
@@ -416,11 +444,6 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
             now,
         )
         return
-    job_suspended = bool(job.get("spec", {}).get("suspend"))
-    # Kueue owns the suspension of a Job it queues: whether the Job was created for a queue is read
-    # from the Job itself, so nothing a user does to the run can make the operator un-suspend a Job
-    # Kueue has not admitted (spec.queueName is also frozen once the run is scheduled).
-    queued = KUEUE_QUEUE_LABEL in (job.get("metadata", {}).get("labels") or {})
     if not queued and job_suspended != run.spec.suspend:
         decision.actions.append(Action.SET_JOB_SUSPEND)
         decision.suspend_job = run.spec.suspend
@@ -450,9 +473,8 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
             now,
         )
     else:
-        _set_scheduled(
-            decision, run, job["metadata"]["name"], waiting_for_kueue=queued and job_suspended, now=now
-        )
+        admitted_from = labels[KUEUE_QUEUE_LABEL] if queued and not job_suspended else None
+        _set_scheduled(decision, run, job["metadata"]["name"], queue, now, admitted_from)
     pull = podinfo.image_pull_failure(pods)
     pending_for = _pending_for(pods, now)
     if pull and pending_for < observed.image_pull_grace_seconds:
@@ -473,7 +495,13 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
             now,
         )
         return
-    running = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
+    # A pod being deleted (its Job suspended by Kueue or by the user, or evicted) is stopping, not training.
+    running = [
+        p
+        for p in pods
+        if p.get("status", {}).get("phase") == "Running"
+        and not p.get("metadata", {}).get("deletionTimestamp")
+    ]
     if running and not run.spec.suspend:
         decision.status.phase = Phase.RUNNING
         _set(

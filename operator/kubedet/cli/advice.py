@@ -51,6 +51,10 @@ ADVICE: dict[str, str] = {
     "ttlSecondsAfterFinished while the operator was down). Create a new run.",
     Reason.QUEUED: "The Job waits in its Kueue queue for quota. Nothing is wrong; `kubectl get workloads` "
     "shows the queue position. Ask for more quota or use another queue to start sooner.",
+    Reason.PREEMPTED: "Kueue took the run's quota back for a higher-priority workload. Nothing is lost: "
+    "the run waits in its queue and, once admitted again, resumes from its last checkpoint "
+    "(status.preemptions counts how often). A higher spec.priorityClassName (Kueue takes it as the "
+    "workload's priority) avoids it.",
     Reason.JOB_NAME_TAKEN: "A Job of the run's name from an earlier run of the same name is still being "
     "deleted (`kubectl get job <run>-train -o yaml` shows its finalizers). The run starts when it is gone.",
     Reason.SUSPENDED: "spec.suspend is true. Run `kubectl kubedet resume <run>` to schedule it.",

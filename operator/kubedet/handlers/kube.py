@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubedet import GROUP, VERSION
 from kubedet.api.constants import FIELD_MANAGER
+from kubedet.builders import kueue
 
 log = logging.getLogger("kubedet.kube")
 T = TypeVar("T")
@@ -190,6 +191,29 @@ def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bool:
         )
 
     return create_if_absent(create, namespace, body)
+
+
+def kueue_workload(namespace: str, job_uid: str) -> dict[str, Any] | None:
+    """The Kueue Workload of a Job, or None when there is none yet, or no Kueue (its API is missing)
+    or no permission to read it (an operator role from before Kueue support): the run then says
+    only that it is queued."""
+    try:
+        listed = cast(
+            dict[str, Any],
+            clients().custom.list_namespaced_custom_object(
+                kueue.GROUP,
+                kueue.VERSION,
+                namespace,
+                kueue.WORKLOADS,
+                label_selector=f"{kueue.JOB_UID_LABEL}={job_uid}",
+            ),
+        )
+    except ApiException as error:
+        if error.status in (403, 404):
+            return None
+        raise
+    items = cast(list[dict[str, Any]], listed.get("items") or [])
+    return items[0] if items else None
 
 
 def pod_log_tail(namespace: str, pod: str, lines: int) -> str | None:

@@ -22,7 +22,7 @@ from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import TrainingRun
 from kubedet.builders import naming
 from kubedet.builders.errors import LOG_TAIL_LINES, build_error_configmap
-from kubedet.builders.job import build_training_job, build_workers_service
+from kubedet.builders.job import KUEUE_QUEUE_LABEL, build_training_job, build_workers_service
 from kubedet.builders.run_state import (
     Action,
     Decision,
@@ -113,6 +113,7 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> tuple[Observed, bool]:
         run=run,
         job=job,
         pods=pods,
+        workload=_workload(job),
         dataset=validated(Dataset, dataset) if dataset else None,
         base_model=validated(TrainedModel, model) if model else None,
         max_gpus_per_node=current_config().max_gpus_per_node,
@@ -121,6 +122,17 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> tuple[Observed, bool]:
         model_name_taken=model_namesake is not None and not _owned_by(model_namesake, run),
     )
     return observed, lagging
+
+
+def _workload(job: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Job's Kueue Workload, read only while Kueue holds the Job suspended (queued or preempted):
+    one label-selected list per event of a waiting run, none for the others."""
+    if job is None or job_ended(job) or not job.get("spec", {}).get("suspend"):
+        return None
+    meta = job.get("metadata", {})
+    if KUEUE_QUEUE_LABEL not in (meta.get("labels") or {}) or not meta.get("uid"):
+        return None
+    return kube.kueue_workload(meta["namespace"], meta["uid"])
 
 
 def _status_changed(run: TrainingRun, decision: Decision) -> dict[str, Any] | None:

@@ -59,6 +59,8 @@ OPERATOR_RULES: tuple[Rule, ...] = (
          "whoever may update the owner's finalizers"),
     Rule(("batch",), ("jobs",), ("get", "list", "watch", "create", "patch", "delete"),
          "kubedet: training, preflight and cleanup Jobs (patch: suspend/resume; delete: cancel)"),
+    Rule(("kueue.x-k8s.io",), ("workloads",), ("list",),
+         "kubedet: why a queued run's Job waits (queue, quota, preemption), read from its Kueue Workload"),
     Rule(("",), ("pods",), ("get", "list", "watch"),
          "kubedet: pod phases, pending reasons and the trainer's termination message"),
     Rule(("",), ("pods/log",), ("get",),
