@@ -19,6 +19,7 @@ from tests.operator_process import OperatorProcess, install_operator_identity
 
 from bench import apicount, cluster, stats
 from bench.tracker import Tracker
+from kubedet.api.constants import Label
 from kubedet.api.dataset import Dataset
 from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import TrainingRun
@@ -30,6 +31,9 @@ from kubedet.config import OperatorConfig
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_LABEL = "bench.kubedet.io/run"
 BASELINE_SERVICE_ACCOUNT = "bench-trainer"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# The ClusterQueue every namespace's LocalQueue feeds (bench/field.py makes it).
+CLUSTER_QUEUE = "bench"
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,11 @@ def pod_annotations(name: str, run_duration: str) -> dict[str, str]:
     }
 
 
-def training_run(name: str, run_duration: str) -> dict[str, Any]:
-    return objects.training_run(name, "shapes", "base", pod_annotations=pod_annotations(name, run_duration))
+def training_run(name: str, run_duration: str, queue: str | None = None) -> dict[str, Any]:
+    spec = {"queueName": queue} if queue else {}
+    return objects.training_run(
+        name, "shapes", "base", pod_annotations=pod_annotations(name, run_duration), **spec
+    )
 
 
 def baseline_job(namespace: str, name: str, run_duration: str) -> dict[str, Any]:
@@ -131,17 +138,44 @@ def cluster_requests(requests: dict[stats.Labels, float]) -> dict[stats.Labels, 
     return {labels: v for labels, v in requests.items() if dict(labels).get("resource") != "leases"}
 
 
-def run_baseline(dev: Devcluster, api: client.ApiClient, n: int, options: Options) -> dict[str, Any]:
+def queued(job: dict[str, Any], queue: str | None) -> dict[str, Any]:
+    """The Job submitted to a Kueue LocalQueue, as kubedet submits its own: labelled and suspended."""
+    if queue:
+        job["metadata"]["labels"][QUEUE_LABEL] = queue
+        job["spec"]["suspend"] = True
+    return job
+
+
+def local_queue(dev: Devcluster, namespace: str, queue: str | None) -> None:
+    if queue:
+        dev.apply_objects(
+            namespace,
+            [
+                {
+                    "apiVersion": "kueue.x-k8s.io/v1beta2",
+                    "kind": "LocalQueue",
+                    "metadata": {"name": queue},
+                    "spec": {"clusterQueue": CLUSTER_QUEUE},
+                }
+            ],
+        )
+
+
+def run_baseline(
+    dev: Devcluster, api: client.ApiClient, n: int, options: Options, queue: str | None = None
+) -> dict[str, Any]:
     namespace = f"bench-base-{n}-{uuid.uuid4().hex[:5]}"
     cluster.create_namespace(dev, namespace)
+    local_queue(dev, namespace, queue)
     dev.apply_objects(namespace, objects.claims(namespace))
     client.CoreV1Api(api).create_namespaced_service_account(
         namespace, cast(Any, {"metadata": {"name": BASELINE_SERVICE_ACCOUNT}})
     )
     names = run_names(n)
-    jobs = [(name, baseline_job(namespace, name, options.run_duration)) for name in names]
+    jobs = [(name, queued(baseline_job(namespace, name, options.run_duration), queue)) for name in names]
     tracker = Tracker(api, namespace)
     tracker.watch_jobs()
+    tracker.watch_pods(BASELINE_LABEL)
     batch = client.BatchV1Api(api)
     before = request_totals(api)
     start = time.monotonic()
@@ -162,6 +196,14 @@ def run_baseline(dev: Devcluster, api: client.ApiClient, n: int, options: Option
             tracker.job_complete[naming.job_name(name)] - created[name]
             for name in names
             if naming.job_name(name) in tracker.job_complete
+        ),
+        "create_to_pod_running_seconds": stats.percentiles(
+            tracker.pod_running[name] - created[name] for name in names if name in tracker.pod_running
+        ),
+        "pod_ended_to_terminal_seconds": stats.percentiles(
+            tracker.job_complete[naming.job_name(name)] - tracker.pod_ended[name]
+            for name in names
+            if name in tracker.pod_ended and naming.job_name(name) in tracker.job_complete
         ),
         "cluster_requests_per_run": per_run(stats.group(requests, ("verb", "resource", "subresource")), n),
         "cluster_writes_per_run": round(sum(stats.group(requests, ("verb",), WRITES).values()) / n, 2),
@@ -202,9 +244,12 @@ def _operator_counters(operator: OperatorProcess) -> dict[str, dict[stats.Labels
     }
 
 
-def run_kubedet(dev: Devcluster, api: client.ApiClient, n: int, options: Options) -> dict[str, Any]:
+def run_kubedet(
+    dev: Devcluster, api: client.ApiClient, n: int, options: Options, queue: str | None = None
+) -> dict[str, Any]:
     namespace = f"bench-kubedet-{n}-{uuid.uuid4().hex[:5]}"
     cluster.create_namespace(dev, namespace)
+    local_queue(dev, namespace, queue)
     operator = start_operator(dev, str(n), options.operator_source, options.operator_env)
     try:
         assert operator.process is not None
@@ -219,10 +264,11 @@ def run_kubedet(dev: Devcluster, api: client.ApiClient, n: int, options: Options
             lambda: dataset_ready(dev, namespace), timeout=options.timeout, message="dataset shapes Ready"
         )
         names = run_names(n)
-        runs = [(name, training_run(name, options.run_duration)) for name in names]
+        runs = [(name, training_run(name, options.run_duration, queue)) for name in names]
         tracker = Tracker(api, namespace)
         tracker.watch_jobs()
         tracker.watch_runs()
+        tracker.watch_pods(Label.TRAINING_RUN)
         custom = client.CustomObjectsApi(api)
         counters_before = _operator_counters(operator)
         process_before = stats.process_sample(pid)
@@ -283,6 +329,8 @@ def run_kubedet(dev: Devcluster, api: client.ApiClient, n: int, options: Options
             tracker.job_complete, naming.job_name, tracker.model_created, naming.trained_model_name
         ),
         "create_to_succeeded_seconds": latency(created, same, tracker.run_succeeded, same),
+        "create_to_pod_running_seconds": latency(created, same, tracker.pod_running, same),
+        "pod_ended_to_terminal_seconds": latency(tracker.pod_ended, same, tracker.run_succeeded, same),
         "operator_requests_per_run": per_run(by_request, n),
         "operator_writes_per_run": round(sum(writes.values()) / n, 2),
         "operator_writes_per_run_without_events": round((sum(writes.values()) - event_writes) / n, 2),

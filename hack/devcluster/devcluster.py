@@ -6,6 +6,7 @@
     devcluster.py down                                   stop everything and remove the state
     devcluster.py status                                 which components run
     devcluster.py kueue                                  build and start Kueue on the running cluster
+    devcluster.py kubeflow                               build and start JobSet and Kubeflow Trainer
     devcluster.py restart COMPONENT                      stop and start one component (fault tests)
     devcluster.py stop COMPONENT / start COMPONENT
 
@@ -30,7 +31,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import kueue
+import controllers
 import realnodes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +51,12 @@ PORTS = {
     "kube-scheduler": int(os.environ.get("DEVCLUSTER_SCHEDULER_PORT", "26259")),
     "kwok": int(os.environ.get("DEVCLUSTER_KWOK_PORT", "26250")),
 }
-# Kueue's webhooks and health endpoint, beside the API server's port (the benchmark's cluster moves both).
-PORTS["kueue-webhook"] = PORTS["kube-apiserver"] + 500
-PORTS["kueue-health"] = PORTS["kube-apiserver"] + 501
 CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
 SERVICE_CIDR = realnodes.SERVICE_CIDR
 REAL_NODES_FILE = STATE / "real-nodes"
-KUEUE_FILE = STATE / "kueue" / "enabled"
+# One file per started controller of the field's (Kueue, JobSet, Kubeflow Trainer): part of the cluster
+# from then on (status, down).
+ENABLED = STATE / "controllers"
 LAYOUT = realnodes.Layout(
     state=STATE,
     pki=PKI,
@@ -79,7 +79,9 @@ def real_nodes() -> int:
 
 def components() -> list[str]:
     return (
-        CONTROL_PLANE + realnodes.component_names(real_nodes()) + (["kueue"] if KUEUE_FILE.exists() else [])
+        CONTROL_PLANE
+        + realnodes.component_names(real_nodes())
+        + [name for name in controllers.CONTROLLERS if (ENABLED / name).exists()]
     )
 
 
@@ -300,8 +302,8 @@ def component_args(name: str) -> list[str]:
         ]
     if name in realnodes.component_names(real_nodes()):
         return realnodes.component_args(LAYOUT, name)
-    if name == "kueue":
-        return kueue.component_args(BIN, STATE, KUBECONFIG)
+    if name in controllers.CONTROLLERS:
+        return controllers.CONTROLLERS[name].component_args(BIN, STATE, KUBECONFIG)
     raise SystemExit(f"unknown component {name!r}; one of {', '.join(components())}")
 
 
@@ -612,24 +614,7 @@ def json_stream(text: str) -> list[dict[str, object]]:
         objects.append(obj)
 
 
-def kueue_up(_: argparse.Namespace | None) -> None:
-    """Build (stamped: a no-op when built), install and start Kueue; wait until its webhooks answer."""
-    if not apiserver_ready():
-        raise SystemExit("the devcluster is not running: `make cluster-up` first")
-    t0 = time.monotonic()
-    subprocess.run([str(HERE / "build.sh"), "kueue"], check=True, stdout=subprocess.DEVNULL)
-    cmdline = Path(f"/proc/{pid_of('kube-apiserver')}/cmdline").read_bytes().decode(errors="replace")
-    if "--enable-aggregator-routing=true" not in cmdline.split("\0"):
-        # A devcluster started before Kueue support: its API server would dial the ClusterIP.
-        restart(argparse.Namespace(component="kube-apiserver"))
-    # Standard library only: kubectl turns kustomize's YAML into JSON (a client-side dry run sends nothing).
-    stream = kubectl("kustomize", str(kueue.module_dir(HERE / "kueue") / "config" / "default"))
-    rendered = json_stream(kubectl("create", "--dry-run=client", "-o", "json", "-f", "-", stdin=stream))
-    objects = kueue.objects(rendered, webhook_address(), PORTS["kueue-webhook"])
-    (STATE / "kueue" / "certs").mkdir(parents=True, exist_ok=True)
-    (STATE / "kueue" / "config.yaml").write_text(
-        json.dumps(kueue.config(STATE, PORTS["kueue-webhook"], PORTS["kueue-health"]), indent=2)
-    )
+def apply_list(objects: list[dict[str, object]]) -> None:
     kubectl(
         "apply",
         "--server-side",
@@ -639,37 +624,130 @@ def kueue_up(_: argparse.Namespace | None) -> None:
         "-",
         stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
     )
-    KUEUE_FILE.write_text("1")
-    start("kueue")
-    wait_until("Kueue's webhook certificate", mount_kueue_certificate, 60, "kueue")
-    port = PORTS["kueue-health"]
-    wait_until("Kueue /readyz", lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200, 120, "kueue")
-    wait_until("Kueue's webhooks to answer the API server", kueue_webhooks_answer, 60, "kueue")
-    where = f"{webhook_address()}:{PORTS['kueue-webhook']}"
-    log(f"Kueue is up in {time.monotonic() - t0:.1f}s (webhooks at {where})")
 
 
-def mount_kueue_certificate() -> bool:
-    """Do what the kubelet does for Kueue's pod: put the certificate Kueue wrote into its Secret where
-    its webhook server reads it (Kueue waits for those files before it starts)."""
-    secret = json.loads(kubectl("get", "secret", "-n", kueue.NAMESPACE, kueue.WEBHOOK_SECRET, "-o", "json"))
+def render(controller: controllers.Controller, folders: tuple[str, ...]) -> list[dict[str, object]]:
+    """Kustomize folders of the controller's Go module, as JSON objects (standard library only: kubectl
+    turns the YAML into JSON with a client-side dry run, which sends nothing)."""
+    found = run("go", "list", "-m", "-f", "{{.Dir}}", controller.module, cwd=HERE / controller.module_folder)
+    module_dir = Path(found.stdout.strip())
+    objects: list[dict[str, object]] = []
+    for folder in folders:
+        stream = kubectl("kustomize", str(module_dir / folder))
+        objects += json_stream(kubectl("create", "--dry-run=client", "-o", "json", "-f", "-", stdin=stream))
+    return objects
+
+
+def controller_up(controller: controllers.Controller, probe: dict[str, object] | None) -> None:
+    """Build (stamped: a no-op when built), install and start one of the field's controllers; wait until
+    its webhooks answer the API server (a server-side dry run of `probe` goes through them)."""
+    if not apiserver_ready():
+        raise SystemExit("the devcluster is not running: `make cluster-up` first")
+    t0 = time.monotonic()
+    subprocess.run([str(HERE / "build.sh"), controller.module_folder], check=True, stdout=subprocess.DEVNULL)
+    cmdline = Path(f"/proc/{pid_of('kube-apiserver')}/cmdline").read_bytes().decode(errors="replace")
+    if "--enable-aggregator-routing=true" not in cmdline.split("\0"):
+        # A devcluster started before these controllers: its API server would dial the ClusterIP.
+        restart(argparse.Namespace(component="kube-apiserver"))
+    webhook_port, health_port = controller_ports(controller)
+    apply_list(
+        controllers.install_objects(
+            controller, render(controller, controller.install), webhook_address(), webhook_port
+        )
+    )
+    controller.cert_dir(STATE).mkdir(parents=True, exist_ok=True)
+    controller.config_path(STATE).write_text(
+        json.dumps(controller.configuration(controller, STATE, webhook_port, health_port), indent=2)
+    )
+    (ENABLED / controller.name).parent.mkdir(parents=True, exist_ok=True)
+    (ENABLED / controller.name).write_text("1")
+    start(controller.name)
+    name = controller.name
+    wait_until(f"{name}'s webhook certificate", lambda: mount_certificate(controller), 60, name)
+    wait_until(f"{name} /readyz", lambda: _get(f"http://127.0.0.1:{health_port}/readyz")[0] == 200, 120, name)
+    if probe is not None:
+        wait_until(f"{name}'s webhooks to answer the API server", lambda: dry_run_passes(probe), 60, name)
+    if controller.post_install:
+        # Objects its own webhooks validate: applied once they answer (the first tries may be refused).
+        objects = render(controller, controller.post_install)
+        wait_until(f"{name}'s {', '.join(controller.post_install)}", lambda: applied(objects), 60, name)
+    log(f"{name} is up in {time.monotonic() - t0:.1f}s (webhooks at {webhook_address()}:{webhook_port})")
+
+
+def controller_ports(controller: controllers.Controller) -> tuple[int, int]:
+    """Its webhook and health ports, beside the API server's (the benchmark's cluster moves all three)."""
+    webhook = PORTS["kube-apiserver"] + controller.port_offset
+    return webhook, webhook + 1
+
+
+def mount_certificate(controller: controllers.Controller) -> bool:
+    """Do what the kubelet does for the controller's pod: put the certificate it wrote into its Secret where
+    its webhook server reads it (it waits for those files before it serves)."""
+    secret = json.loads(
+        kubectl("get", "secret", "-n", controller.namespace, controller.webhook_secret, "-o", "json")
+    )
     data = secret.get("data") or {}
-    if not all(data.get(key) for key in kueue.CERT_FILES):
+    if not all(data.get(key) for key in controllers.CERT_FILES):
         return False
-    folder = STATE / "kueue" / "certs"
-    for key in kueue.CERT_FILES:
-        (folder / key).write_bytes(base64.b64decode(data[key]))
+    for key in controllers.CERT_FILES:
+        (controller.cert_dir(STATE) / key).write_bytes(base64.b64decode(data[key]))
     return True
 
 
-def kueue_webhooks_answer() -> bool:
-    """A server-side dry run of a ResourceFlavor goes through Kueue's webhooks (with their CA bundle)."""
-    probe = {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": "probe"}}
+def dry_run_passes(probe: dict[str, object]) -> bool:
     try:
         kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe))
     except subprocess.CalledProcessError:
         return False
     return True
+
+
+def applied(objects: list[dict[str, object]]) -> bool:
+    try:
+        apply_list(objects)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+KUEUE_PROBE = {
+    "apiVersion": "kueue.x-k8s.io/v1beta2",
+    "kind": "ResourceFlavor",
+    "metadata": {"name": "probe"},
+}
+JOBSET_PROBE = {
+    "apiVersion": "jobset.x-k8s.io/v1alpha2",
+    "kind": "JobSet",
+    "metadata": {"name": "probe", "namespace": "default"},
+    "spec": {
+        "replicatedJobs": [
+            {
+                "name": "probe",
+                "template": {
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [{"name": "c", "image": "probe"}],
+                            }
+                        }
+                    }
+                },
+            }
+        ]
+    },
+}
+
+
+def kueue_up(_: argparse.Namespace | None) -> None:
+    controller_up(controllers.KUEUE, KUEUE_PROBE)
+
+
+def kubeflow_up(_: argparse.Namespace | None) -> None:
+    """JobSet, then Kubeflow Trainer on it (its ClusterTrainingRuntimes, validated by its own webhook,
+    are what shows its webhooks answer)."""
+    controller_up(controllers.JOBSET, JOBSET_PROBE)
+    controller_up(controllers.KUBEFLOW_TRAINER, None)
 
 
 def down(_: argparse.Namespace) -> None:
@@ -729,6 +807,9 @@ def main() -> None:
     up_parser.set_defaults(func=up)
     commands.add_parser("kueue", help="build and start Kueue on the running cluster").set_defaults(
         func=kueue_up
+    )
+    commands.add_parser("kubeflow", help="build and start JobSet and Kubeflow Trainer").set_defaults(
+        func=kubeflow_up
     )
     commands.add_parser("down", help="stop everything and remove the state").set_defaults(func=down)
     commands.add_parser("status", help="show which components run").set_defaults(func=status)
