@@ -59,7 +59,7 @@ def trainjob(name: str, run_duration: str, resources: dict[str, Any], queue: str
             "trainer": {"numNodes": 1, "resourcesPerNode": resources},
             "runtimePatches": [
                 {
-                    "manager": "bench.kubedet.io",
+                    "manager": "kubedet.io/bench",
                     "trainingRuntimeSpec": {
                         "template": {"spec": {"replicatedJobs": [{"name": "node", **pod_patch}]}}
                     },

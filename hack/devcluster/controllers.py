@@ -58,30 +58,49 @@ class Controller:
     """The name of the webhook Service's port, when it has several."""
     webhook_secret: str
     port_offset: int
-    """Its webhook port is the API server's port plus this; its health port the next one."""
+    """Its webhook port is the devcluster's controllers port plus this; its health port the next one."""
     configuration: Callable[[Controller, Path, int, int], dict[str, Any]]
     args: tuple[str, ...] = ()
     post_install: tuple[str, ...] = field(default_factory=tuple)
     """Kustomize folders applied once it runs (objects its own webhooks validate)."""
     fixed_cert_dir: str | None = None
-    """Where it reads its certificate when that is not configurable."""
+    """Where it reads its certificate when that is not configurable (JobSet's and Kubeflow Trainer's
+    /tmp/k8s-webhook-server/serving-certs). Two of them on one machine would share the folder, so each
+    runs in a mount namespace of its own, with its state's certificate folder mounted there: as in a pod,
+    the path is its own."""
 
     def state(self, root: Path) -> Path:
         return root / self.name
 
     def cert_dir(self, root: Path) -> Path:
-        return Path(self.fixed_cert_dir) if self.fixed_cert_dir else self.state(root) / "certs"
+        """Where the launcher writes its certificate (the Secret's files)."""
+        return self.state(root) / "certs"
+
+    def served_cert_dir(self, root: Path) -> Path:
+        """Where the process reads it."""
+        return Path(self.fixed_cert_dir) if self.fixed_cert_dir else self.cert_dir(root)
 
     def config_path(self, root: Path) -> Path:
         return self.state(root) / "config.yaml"
 
+    def program(self, bin_dir: Path) -> Path:
+        """The binary its process runs (what /proc/PID/cmdline names once it started)."""
+        return bin_dir / self.name
+
     def component_args(self, bin_dir: Path, root: Path, kubeconfig: Path) -> list[str]:
-        return [
-            str(bin_dir / self.name),
+        command = [
+            str(self.program(bin_dir)),
             f"--config={self.config_path(root)}",
             f"--kubeconfig={kubeconfig}",
             *self.args,
         ]
+        if not self.fixed_cert_dir:
+            return command
+        mount = (
+            f"mkdir -p {self.fixed_cert_dir} && mount --bind {self.cert_dir(root)} {self.fixed_cert_dir} "
+            '&& exec "$0" "$@"'
+        )
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, *command]
 
 
 def install_objects(
@@ -100,8 +119,8 @@ def install_objects(
             # Only the roles that aggregate into admin, edit and view: what lets users see its objects.
             continue
         obj = json.loads(json.dumps(original))
-        if kind in ("Service", "Secret") and obj["metadata"].get("namespace") in (None, "system"):
-            # Installs whose overlay sets the namespace leave the base's placeholder.
+        if kind in ("Service", "Secret"):
+            # Installs whose overlay sets the namespace leave none, or a placeholder, in their bases.
             obj["metadata"]["namespace"] = controller.namespace
         if kind == "Service":
             obj["spec"].pop("selector", None)
@@ -109,7 +128,7 @@ def install_objects(
         if kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             for webhook in obj.get("webhooks") or []:
                 service = (webhook.get("clientConfig") or {}).get("service")
-                if service and service.get("namespace") == "system":
+                if service and service.get("name") == controller.webhook_service:
                     service["namespace"] = controller.namespace
         kept.append(obj)
     kinds = {(o["kind"], o["metadata"]["name"]) for o in kept}
@@ -145,7 +164,11 @@ def controller_runtime_config(
         "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"},
         # Off: the benchmark reads CPU and memory from /proc, as for every controller it measures.
         "metrics": {"bindAddress": "0"},
-        "webhook": {"port": webhook_port, "host": "0.0.0.0", "certDir": str(controller.cert_dir(root))},
+        "webhook": {
+            "port": webhook_port,
+            "host": "0.0.0.0",
+            "certDir": str(controller.served_cert_dir(root)),
+        },
         # One manager: no election to wait for at start (15 s by default).
         "leaderElection": {"leaderElect": False},
     }
@@ -179,7 +202,7 @@ KUEUE = Controller(
     webhook_service="kueue-webhook-service",
     webhook_port_name=None,
     webhook_secret="kueue-webhook-server-cert",
-    port_offset=500,
+    port_offset=0,
     configuration=_kueue_config,
     # The visibility API is an aggregated API server of its own, which this setup does not install.
     args=("--feature-gates=VisibilityOnDemand=false", "--zap-log-level=info"),
@@ -208,8 +231,9 @@ JOBSET = Controller(
     webhook_service="jobset-webhook-service",
     webhook_port_name=None,
     webhook_secret="jobset-webhook-server-cert",
-    port_offset=510,
+    port_offset=10,
     configuration=_jobset_config,
+    fixed_cert_dir="/tmp/k8s-webhook-server/serving-certs",
 )
 
 
@@ -217,8 +241,7 @@ def _trainer_config(
     controller: Controller, root: Path, webhook_port: int, health_port: int
 ) -> dict[str, Any]:
     config = controller_runtime_config(controller, root, webhook_port, health_port)
-    # Its certificate folder is fixed (fixed_cert_dir) and its status server is not used here.
-    config["webhook"].pop("certDir")
+    config["webhook"].pop("certDir")  # not configurable: fixed_cert_dir
     return {
         "apiVersion": "config.trainer.kubeflow.org/v1alpha1",
         "kind": "Configuration",
@@ -242,7 +265,7 @@ KUBEFLOW_TRAINER = Controller(
     webhook_service="kubeflow-trainer-controller-manager",
     webhook_port_name="webhook-server",
     webhook_secret="kubeflow-trainer-webhook-cert",
-    port_offset=520,
+    port_offset=20,
     configuration=_trainer_config,
     post_install=("manifests/base/runtimes",),
     fixed_cert_dir="/tmp/k8s-webhook-server/serving-certs",

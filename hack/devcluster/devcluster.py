@@ -50,6 +50,9 @@ PORTS = {
     "kube-controller-manager": int(os.environ.get("DEVCLUSTER_KCM_PORT", "26257")),
     "kube-scheduler": int(os.environ.get("DEVCLUSTER_SCHEDULER_PORT", "26259")),
     "kwok": int(os.environ.get("DEVCLUSTER_KWOK_PORT", "26250")),
+    # Kueue's, JobSet's and Kubeflow Trainer's webhooks and health endpoints, from here on. Below the
+    # ephemeral port range (32768 and up): a client's outgoing connection once held a port there.
+    "controllers": int(os.environ.get("DEVCLUSTER_CONTROLLERS_PORT", "26900")),
 }
 CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
 SERVICE_CIDR = realnodes.SERVICE_CIDR
@@ -321,16 +324,23 @@ def pid_of(name: str) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
     except OSError:
         return None
-    return pid if Path(cmdline).name == Path(component_args(name)[0]).name else None
+    return pid if Path(cmdline).name == program_of(name).name else None
+
+
+def program_of(name: str) -> Path:
+    """The program a component's process runs once started (a controller may start through unshare)."""
+    if name in controllers.CONTROLLERS:
+        return controllers.CONTROLLERS[name].program(BIN)
+    return Path(component_args(name)[0])
 
 
 def start(name: str) -> None:
     if pid_of(name):
         return
     args = component_args(name)
-    if not Path(args[0]).exists():
+    if not program_of(name).exists():
         raise SystemExit(
-            f"{args[0]} is missing: run `make devcluster-build` (hack/devcluster/build.sh) first"
+            f"{program_of(name)} is missing: run `make devcluster-build` (hack/devcluster/build.sh) first"
         )
     LOGS.mkdir(parents=True, exist_ok=True)
     PIDS.mkdir(parents=True, exist_ok=True)
@@ -345,11 +355,15 @@ def start(name: str) -> None:
             env=realnodes.component_env(LAYOUT) if name not in CONTROL_PLANE else None,
         )
     # Popen returns as soon as the child starts its exec (vfork), a moment before /proc/PID/cmdline
-    # names the new program: wait for it, or pid_of() would take the component for one that exited.
+    # names the program (and a controller first runs unshare and sh): wait for it, or pid_of() would
+    # take the component for one that exited.
     deadline = time.monotonic() + 5
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            if Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+            if (
+                Path(Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0].decode()).name
+                == program_of(name).name
+            ):
                 break
         except OSError:
             break
@@ -675,8 +689,8 @@ def controller_up(controller: controllers.Controller, probe: dict[str, object] |
 
 
 def controller_ports(controller: controllers.Controller) -> tuple[int, int]:
-    """Its webhook and health ports, beside the API server's (the benchmark's cluster moves all three)."""
-    webhook = PORTS["kube-apiserver"] + controller.port_offset
+    """Its webhook and health ports (the benchmark's cluster moves them with DEVCLUSTER_CONTROLLERS_PORT)."""
+    webhook = PORTS["controllers"] + controller.port_offset
     return webhook, webhook + 1
 
 

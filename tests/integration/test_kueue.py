@@ -263,16 +263,12 @@ def test_suspend_is_refused_on_a_queued_run_and_deactivating_its_workload_holds_
         kueue, namespace, "workloads.kueue.x-k8s.io", f"kueue.x-k8s.io/job-uid={job['metadata']['uid']}"
     )
     name = workload["metadata"]["name"]
-    kueue.kubectl(
-        "patch",
-        "workloads.kueue.x-k8s.io",
-        name,
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"active":false}}',
-    )
+
+    def set_active(active: bool) -> None:
+        patch = json.dumps({"spec": {"active": active}})
+        kueue.kubectl("patch", "workloads.kueue.x-k8s.io", name, "-n", namespace, "--type=merge", "-p", patch)
+
+    set_active(False)
 
     def held() -> tuple[str, str] | None:
         found = scheduled_reason(kueue, namespace, "held")
@@ -283,15 +279,6 @@ def test_suspend_is_refused_on_a_queued_run_and_deactivating_its_workload_holds_
     wait_for(lambda: trainer_pods(kueue, namespace, "held") == [], timeout=60, message="its pod gone")
     wait_phase(kueue, namespace, "held", "Pending", timeout=30)
     assert job_of(kueue, namespace, "held")["spec"]["suspend"] is True
-    kueue.kubectl(
-        "patch",
-        "workloads.kueue.x-k8s.io",
-        name,
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"active":true}}',
-    )
+    set_active(True)
     status = wait_phase(kueue, namespace, "held", "Running", timeout=90)["status"]
     assert status["attempts"] == 2, status

@@ -107,18 +107,25 @@ def test_configuration_serves_webhooks_here_with_its_own_certificates(
         "webhookServiceName": controller.webhook_service,
         "webhookSecretName": controller.webhook_secret,
     }
-    if controller.fixed_cert_dir:
-        assert "certDir" not in config["webhook"] and controller.cert_dir(tmp_path) == Path(
-            controller.fixed_cert_dir
-        )
-    else:
-        assert config["webhook"]["certDir"] == str(tmp_path / controller.name / "certs")
+    assert controller.cert_dir(tmp_path) == tmp_path / controller.name / "certs"
     args = controller.component_args(tmp_path / "bin", tmp_path, tmp_path / "kubeconfig")
-    assert args[:3] == [
+    command = [
         str(tmp_path / "bin" / controller.name),
         f"--config={tmp_path / controller.name / 'config.yaml'}",
         f"--kubeconfig={tmp_path / 'kubeconfig'}",
     ]
+    if controller.fixed_cert_dir is None:
+        assert config["webhook"]["certDir"] == str(controller.cert_dir(tmp_path))
+        assert args[:3] == command
+    else:
+        # Its folder is not configurable: its own mount namespace mounts the launcher's folder there.
+        assert config["webhook"].get("certDir") in (None, controller.fixed_cert_dir)
+        assert args[:4] == ["unshare", "--mount", "--propagation", "private"]
+        assert f"mount --bind {controller.cert_dir(tmp_path)} {controller.fixed_cert_dir}" in args[6]
+        assert (
+            args[7:10] == command
+            and controller.program(tmp_path / "bin") == tmp_path / "bin" / controller.name
+        )
 
 
 def test_kueue_manages_queued_jobs_jobsets_and_trainjobs_and_runs_without_visibility_api(
