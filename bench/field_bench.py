@@ -105,6 +105,11 @@ def table(measurements: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def write(output: Path, report: dict[str, Any]) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = scenarios.Options(args.run_duration, args.create_workers, args.timeout)
     started = datetime.now(UTC)
+    output = args.output or ROOT / "bench" / "results" / f"field-{started.date().isoformat()}.json"
     report: dict[str, Any] = {"started": started.isoformat(), "machine": machine()}
     print(f"[bench] devcluster in {cluster.state_dir()} with {args.gpu_nodes} GPU nodes", flush=True)
     dev = cluster.up(args.gpu_nodes)
@@ -161,15 +167,15 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 measurement["kubedet_vs_kubeflow"] = verdicts(measurement)
                 measurements.append(measurement)
+                # Written as it goes: an interrupted run keeps what it measured.
+                write(output, {**report, "measurements": measurements})
     finally:
         if args.down:
             cluster.down()
     report["measurements"] = measurements
     rss = [m["figures"]["kubedet"]["controller_peak_rss_mib"] for m in measurements if m["n"] >= 1000]
     report["kubedet_peak_rss_at_1000_mib"] = {"value": max(rss, default=None), "target": RSS_TARGET_MIB}
-    output = args.output or ROOT / "bench" / "results" / f"field-{started.date().isoformat()}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
+    write(output, report)
     print(table(measurements))
     for m in measurements:
         behind = [name for name, v in m["kubedet_vs_kubeflow"].items() if not v["kubedet_ahead"]]

@@ -664,11 +664,14 @@ def controller_up(controller: controllers.Controller, probe: dict[str, object] |
         # A devcluster started before these controllers: its API server would dial the ClusterIP.
         restart(argparse.Namespace(component="kube-apiserver"))
     webhook_port, health_port = controller_ports(controller)
-    apply_list(
-        controllers.install_objects(
-            controller, render(controller, controller.install), webhook_address(), webhook_port
-        )
+    objects = controllers.install_objects(
+        controller, render(controller, controller.install), webhook_address(), webhook_port
     )
+    apply_list(objects)
+    # A controller that starts before its CRDs are served fails (Kubeflow Trainer exits).
+    crds = [f"crd/{o['metadata']['name']}" for o in objects if o["kind"] == "CustomResourceDefinition"]
+    if crds:
+        kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
     controller.cert_dir(STATE).mkdir(parents=True, exist_ok=True)
     controller.config_path(STATE).write_text(
         json.dumps(controller.configuration(controller, STATE, webhook_port, health_port), indent=2)
