@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
+from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster
 
 from bench import cluster, stats
@@ -75,30 +76,7 @@ def queue_objects(gpus: int) -> list[dict[str, Any]]:
     space without a real limit: the GPUs are what makes the runs queue)."""
     return [
         {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": "bench"}},
-        {
-            "apiVersion": "kueue.x-k8s.io/v1beta2",
-            "kind": "ClusterQueue",
-            "metadata": {"name": CLUSTER_QUEUE},
-            "spec": {
-                "namespaceSelector": {},
-                "resourceGroups": [
-                    {
-                        "coveredResources": ["cpu", "memory", "ephemeral-storage", "nvidia.com/gpu"],
-                        "flavors": [
-                            {
-                                "name": "bench",
-                                "resources": [
-                                    {"name": "cpu", "nominalQuota": "100000"},
-                                    {"name": "memory", "nominalQuota": "1000Ti"},
-                                    {"name": "ephemeral-storage", "nominalQuota": "10000Ti"},
-                                    {"name": "nvidia.com/gpu", "nominalQuota": gpus},
-                                ],
-                            }
-                        ],
-                    }
-                ],
-            },
-        },
+        objects.cluster_queue(CLUSTER_QUEUE, "bench", gpus, {}),
     ]
 
 

@@ -154,3 +154,31 @@ def claims(namespace: str) -> list[dict[str, Any]]:
         for name in ("datasets", "models", "artifacts", "kubedet-artifacts")
         for obj in claim(namespace, name)
     ]
+
+
+def cluster_queue(
+    name: str, flavor: str, gpus: int, namespace_selector: dict[str, Any], **spec: Any
+) -> dict[str, Any]:
+    """A Kueue ClusterQueue of `gpus` GPUs that covers everything a kubedet trainer asks for (Kueue admits
+    nothing whose resources it does not cover: ephemeral-storage included); only the GPUs are scarce."""
+    quotas = {"cpu": "100000", "memory": "1000Ti", "ephemeral-storage": "10000Ti", "nvidia.com/gpu": gpus}
+    return {
+        "apiVersion": "kueue.x-k8s.io/v1beta2",
+        "kind": "ClusterQueue",
+        "metadata": {"name": name},
+        "spec": {
+            "namespaceSelector": namespace_selector,
+            "resourceGroups": [
+                {
+                    "coveredResources": list(quotas),
+                    "flavors": [
+                        {
+                            "name": flavor,
+                            "resources": [{"name": k, "nominalQuota": v} for k, v in quotas.items()],
+                        }
+                    ],
+                }
+            ],
+            **spec,
+        },
+    }

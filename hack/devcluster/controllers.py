@@ -174,17 +174,22 @@ def controller_runtime_config(
     }
 
 
+def certificates(controller: Controller) -> dict[str, Any]:
+    """Internal certificate management (every one of them has it, under one name or another)."""
+    return {
+        "enable": True,
+        "webhookServiceName": controller.webhook_service,
+        "webhookSecretName": controller.webhook_secret,
+    }
+
+
 def _kueue_config(controller: Controller, root: Path, webhook_port: int, health_port: int) -> dict[str, Any]:
     return {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
         "namespace": controller.namespace,
         **controller_runtime_config(controller, root, webhook_port, health_port),
-        "internalCertManagement": {
-            "enable": True,
-            "webhookServiceName": controller.webhook_service,
-            "webhookSecretName": controller.webhook_secret,
-        },
+        "internalCertManagement": certificates(controller),
         # Kueue manages Jobs only where they name a queue (manageJobsWithoutQueueName is off): batch
         # Jobs for kubedet, JobSets and TrainJobs for the Kubeflow Trainer comparison.
         "integrations": {
@@ -214,11 +219,7 @@ def _jobset_config(controller: Controller, root: Path, webhook_port: int, health
         "apiVersion": "config.jobset.x-k8s.io/v1alpha1",
         "kind": "Configuration",
         **controller_runtime_config(controller, root, webhook_port, health_port),
-        "internalCertManagement": {
-            "enable": True,
-            "webhookServiceName": controller.webhook_service,
-            "webhookSecretName": controller.webhook_secret,
-        },
+        "internalCertManagement": certificates(controller),
     }
 
 
@@ -246,11 +247,7 @@ def _trainer_config(
         "apiVersion": "config.trainer.kubeflow.org/v1alpha1",
         "kind": "Configuration",
         **config,
-        "certManagement": {
-            "enable": True,
-            "webhookServiceName": controller.webhook_service,
-            "webhookSecretName": controller.webhook_secret,
-        },
+        "certManagement": certificates(controller),
     }
 
 

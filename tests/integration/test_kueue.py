@@ -62,31 +62,13 @@ def queue(kueue: Devcluster, namespace: str) -> Iterator[str]:
     kueue.apply_objects(
         namespace,
         [
-            {
-                "apiVersion": "kueue.x-k8s.io/v1beta2",
-                "kind": "ClusterQueue",
-                "metadata": {"name": cluster_queue},
-                "spec": {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                    "preemption": {"withinClusterQueue": "LowerPriority"},
-                    "resourceGroups": [
-                        {
-                            "coveredResources": ["cpu", "memory", "ephemeral-storage", "nvidia.com/gpu"],
-                            "flavors": [
-                                {
-                                    "name": "default-flavor",
-                                    "resources": [
-                                        {"name": "cpu", "nominalQuota": "1000"},
-                                        {"name": "memory", "nominalQuota": "10Ti"},
-                                        {"name": "ephemeral-storage", "nominalQuota": "100Ti"},
-                                        {"name": "nvidia.com/gpu", "nominalQuota": GPU_QUOTA},
-                                    ],
-                                }
-                            ],
-                        }
-                    ],
-                },
-            },
+            objects.cluster_queue(
+                cluster_queue,
+                "default-flavor",
+                GPU_QUOTA,
+                {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                preemption={"withinClusterQueue": "LowerPriority"},
+            ),
             {
                 "apiVersion": "kueue.x-k8s.io/v1beta2",
                 "kind": "LocalQueue",
@@ -229,9 +211,9 @@ def test_a_higher_priority_workload_preempts_a_run_which_waits_and_resumes(
     pods = trainer_pods(kueue, namespace, "low")
     assert pods and all(p["metadata"]["name"] != first_pod["metadata"]["name"] for p in pods)
     spec_key = "kubedet.io/run-spec"
-    assert pods[-1]["metadata"]["annotations"].get(spec_key) == first_pod["metadata"]["annotations"].get(
-        spec_key
-    )
+    first_spec = first_pod["metadata"]["annotations"].get(spec_key)
+    assert first_spec, f"the first pod carries no {spec_key} annotation"
+    assert pods[-1]["metadata"]["annotations"].get(spec_key) == first_spec
     jobs = items(kueue, namespace, "jobs", "kubedet.io/training-run=low")
     models = json.loads(kueue.kubectl("get", "trainedmodels", "-n", namespace, "-o", "json").stdout)["items"]
     assert len(jobs) == 1
