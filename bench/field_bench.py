@@ -125,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-kueue", action="store_true", help="measure without Kueue only")
     parser.add_argument("--down", action="store_true", help="tear the devcluster down at the end")
     parser.add_argument("--output", type=Path, help="default: bench/results/field-<date>.json")
+    parser.add_argument(
+        "--profile", type=Path, help="a folder for the operator's CPU profiles and RSS timelines (py-spy)"
+    )
     args = parser.parse_args(argv)
-    options = scenarios.Options(args.run_duration, args.create_workers, args.timeout)
+    options = scenarios.Options(args.run_duration, args.create_workers, args.timeout, profile=args.profile)
     started = datetime.now(UTC)
     output = args.output or ROOT / "bench" / "results" / f"field-{started.date().isoformat()}.json"
     report: dict[str, Any] = {"started": started.isoformat(), "machine": machine()}

@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--down", action="store_true", help="tear the devcluster down at the end")
     parser.add_argument("--label", default="", help="a note stored with the results (e.g. before-fix)")
     parser.add_argument("--output", type=Path, help="default: bench/results/operator-<date>.json")
+    parser.add_argument(
+        "--profile", type=Path, help="a folder for the operator's CPU profiles and RSS timelines (py-spy)"
+    )
     args = parser.parse_args(argv)
     sizes = [*args.runs, *([5000] if args.xl else [])]
     options = scenarios.Options(
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         args.timeout,
         args.operator_source.resolve(),
         tuple(cluster.operator_env(args.operator_env).items()),
+        profile=args.profile,
     )
 
     started = datetime.now(UTC)

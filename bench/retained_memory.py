@@ -17,6 +17,7 @@ a table on stdout (docs/benchmarks.md explains it).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -208,14 +209,18 @@ def index_payload(api: client.ApiClient, namespace: str) -> dict[str, Any]:
 
         return page
 
+    loop = asyncio.new_event_loop()  # the indexing functions are coroutines, as kopf runs them
+
     def entry(body: dict[str, Any], make: Callable[..., Any]) -> Any:
         meta = body["metadata"]
-        return make(
-            namespace=namespace,
-            name=meta["name"],
-            labels=meta.get("labels") or {},
-            body=body,
-            spec=body.get("spec") or {},
+        return loop.run_until_complete(
+            make(
+                namespace=namespace,
+                name=meta["name"],
+                labels=meta.get("labels") or {},
+                body=body,
+                spec=body.get("spec") or {},
+            )
         )
 
     sources: dict[str, tuple[Callable[..., Any], tuple[Callable[..., Any], ...]]] = {

@@ -6,8 +6,9 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -17,7 +18,7 @@ from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
 from tests.operator_process import OperatorProcess, install_operator_identity
 
-from bench import apicount, cluster, stats
+from bench import apicount, cluster, profiling, stats
 from bench.tracker import Tracker
 from kubedet.api.constants import Label
 from kubedet.api.dataset import Dataset
@@ -43,6 +44,8 @@ class Options:
     timeout: float
     operator_source: Path = ROOT / "operator"
     operator_env: tuple[tuple[str, str], ...] = ()
+    # Where bench/profiling.py writes the operator's CPU profile and RSS timeline (None: not profiled).
+    profile: Path | None = None
 
 
 def dataset_ready(dev: Devcluster, namespace: str) -> bool:
@@ -244,6 +247,20 @@ def _operator_counters(operator: OperatorProcess) -> dict[str, dict[stats.Labels
     }
 
 
+class _NoTimeline:
+    def mark(self, name: str) -> None:
+        pass
+
+
+@contextmanager
+def maybe_profiled(pid: int, folder: Path | None, label: str) -> Iterator[Any]:
+    if folder is None:
+        yield _NoTimeline()
+        return
+    with profiling.profiled(pid, folder, label) as timeline:
+        yield timeline
+
+
 def run_kubedet(
     dev: Devcluster, api: client.ApiClient, n: int, options: Options, queue: str | None = None
 ) -> dict[str, Any]:
@@ -274,17 +291,20 @@ def run_kubedet(
         process_before = stats.process_sample(pid)
         requests_before = request_totals(api)
         start = time.monotonic()
-        created = create_all(
-            runs,
-            lambda body: custom.create_namespaced_custom_object(
-                "kubedet.io", "v1alpha1", namespace, "trainingruns", body
-            ),
-            options.create_workers,
-        )
-        created_all = time.monotonic() - start
-        wait_count(
-            lambda: len(tracker.run_succeeded) + len(tracker.run_failed), n, options.timeout, "runs done"
-        )
+        with maybe_profiled(pid, options.profile, f"{n}{'-queued' if queue else ''}") as timeline:
+            created = create_all(
+                runs,
+                lambda body: custom.create_namespaced_custom_object(
+                    "kubedet.io", "v1alpha1", namespace, "trainingruns", body
+                ),
+                options.create_workers,
+            )
+            created_all = time.monotonic() - start
+            timeline.mark("created")
+            wait_count(
+                lambda: len(tracker.run_succeeded) + len(tracker.run_failed), n, options.timeout, "runs done"
+            )
+            timeline.mark("done")
         wall = max(tracker.run_succeeded.values(), default=start) - start
         # Let the last writes of the last runs (model status, Events) land before counting.
         time.sleep(2)

@@ -62,6 +62,23 @@ class Devcluster:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
 
+    def start_kueue(self, flavor: str, priorities: dict[str, int]) -> None:
+        """Kueue running on this devcluster (built and started on first use, a no-op while it runs),
+        with a ResourceFlavor `flavor` and a WorkloadPriorityClass per name and value."""
+        subprocess.run(
+            ["python3", str(ROOT / "hack" / "devcluster" / "devcluster.py"), "kueue"],
+            check=True,
+            timeout=900,
+            env={**os.environ, "DEVCLUSTER_DIR": str(self.kubeconfig.parent)},
+        )
+        kueue = "kueue.x-k8s.io/v1beta2"
+        flavors = [{"apiVersion": kueue, "kind": "ResourceFlavor", "metadata": {"name": flavor}}]
+        classes = [
+            {"apiVersion": kueue, "kind": "WorkloadPriorityClass", "metadata": {"name": name}, "value": value}
+            for name, value in priorities.items()
+        ]
+        self.apply_objects("default", flavors + classes)
+
     def apply_objects(self, namespace: str, bodies: Iterable[dict[str, Any]]) -> None:
         """kubectl apply of the objects, in one request list, into namespace."""
         items = {"apiVersion": "v1", "kind": "List", "items": list(bodies)}

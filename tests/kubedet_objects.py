@@ -157,11 +157,23 @@ def claims(namespace: str) -> list[dict[str, Any]]:
 
 
 def cluster_queue(
-    name: str, flavor: str, gpus: int, namespace_selector: dict[str, Any], **spec: Any
+    name: str,
+    flavor: str,
+    gpus: int,
+    namespace_selector: dict[str, Any],
+    scarce: dict[str, str] | None = None,
+    **spec: Any,
 ) -> dict[str, Any]:
     """A Kueue ClusterQueue of `gpus` GPUs that covers everything a kubedet trainer asks for (Kueue admits
-    nothing whose resources it does not cover: ephemeral-storage included); only the GPUs are scarce."""
-    quotas = {"cpu": "100000", "memory": "1000Ti", "ephemeral-storage": "10000Ti", "nvidia.com/gpu": gpus}
+    nothing whose resources it does not cover: ephemeral-storage included); only the GPUs, and the
+    quotas in `scarce` (e.g. {"cpu": "2"} for the real node's CPU trainings), are scarce."""
+    quotas: dict[str, Any] = {
+        "cpu": "100000",
+        "memory": "1000Ti",
+        "ephemeral-storage": "10000Ti",
+        "nvidia.com/gpu": gpus,
+        **(scarce or {}),
+    }
     return {
         "apiVersion": "kueue.x-k8s.io/v1beta2",
         "kind": "ClusterQueue",

@@ -9,14 +9,13 @@ from its checkpoint is the trainer's part, shown in a real pod by the eviction t
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from tests import kubedet_objects as objects
-from tests.devcluster import ROOT, Devcluster, wait_for
+from tests.devcluster import Devcluster, wait_for
 from tests.integration.operator_helpers import apply, condition, get, items, ready_inputs, wait_phase
 from tests.operator_process import OperatorProcess
 
@@ -27,30 +26,7 @@ LOW, HIGH = "kubedet-test-low", "kubedet-test-high"
 
 @pytest.fixture(scope="module")
 def kueue(devcluster: Devcluster) -> Devcluster:
-    """Kueue running on the devcluster (built and started on first use; a no-op when it runs), with
-    one ResourceFlavor and two WorkloadPriorityClasses."""
-    subprocess.run(
-        ["python3", str(ROOT / "hack" / "devcluster" / "devcluster.py"), "kueue"], check=True, timeout=900
-    )
-    devcluster.apply_objects(
-        "default",
-        [
-            {
-                "apiVersion": "kueue.x-k8s.io/v1beta2",
-                "kind": "ResourceFlavor",
-                "metadata": {"name": "default-flavor"},
-            },
-            *(
-                {
-                    "apiVersion": "kueue.x-k8s.io/v1beta2",
-                    "kind": "WorkloadPriorityClass",
-                    "metadata": {"name": name},
-                    "value": value,
-                }
-                for name, value in ((LOW, 100), (HIGH, 1000))
-            ),
-        ],
-    )
+    devcluster.start_kueue("default-flavor", {LOW: 100, HIGH: 1000})
     return devcluster
 
 

@@ -9,111 +9,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.devcluster import ROOT, Devcluster, wait_for
+from tests.realnode.in_cluster import PIPES, SYSTEM, apply, demo, get, host_path, items, wait_run
 
 from kubedet.api.runspec import TERMINATION_MESSAGE_LIMIT, TrainerResult, parse_termination_message
 
 pytestmark = pytest.mark.realnode
-
-SYSTEM = "kubedet-system"
-OVERLAY = ROOT / "manifests" / "overlays" / "devcluster-real-node"
-PIPES: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
-
-
-sys.path.insert(0, str(ROOT / "hack" / "demo"))
-import real_objects as demo  # noqa: E402
-
-
-def get(cluster: Devcluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
-    return dict(json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout))
-
-
-def items(cluster: Devcluster, namespace: str, kind: str, selector: str) -> list[dict[str, Any]]:
-    out = cluster.kubectl("get", kind, "-n", namespace, "-l", selector, "-o", "json").stdout
-    return list(json.loads(out)["items"])
-
-
-def apply(cluster: Devcluster, namespace: str, bodies: list[dict[str, Any]]) -> None:
-    cluster.apply_objects(namespace, bodies)
-
-
-def phase_of(cluster: Devcluster, namespace: str, run: str) -> str | None:
-    return (get(cluster, namespace, "trainingrun", run).get("status") or {}).get("phase")
-
-
-def wait_run(
-    cluster: Devcluster, namespace: str, run: str, phases: set[str], timeout: float
-) -> dict[str, Any]:
-    wait_for(
-        lambda: phase_of(cluster, namespace, run) in phases,
-        timeout=timeout,
-        interval=1,
-        message=lambda: f"run {run} in {phases}: {get(cluster, namespace, 'trainingrun', run).get('status')}",
-    )
-    return get(cluster, namespace, "trainingrun", run)
-
-
-def host_path(cluster: Devcluster, namespace: str, uri: str) -> Path:
-    """Where a pvc:// URI's file lies on this machine: the claim's volume is a hostPath folder."""
-    claim, _, rest = uri.removeprefix("pvc://").partition("/")
-    volume = get(cluster, namespace, "pvc", claim)["spec"]["volumeName"]
-    pv = json.loads(cluster.kubectl("get", "pv", volume, "-o", "json").stdout)
-    return Path(pv["spec"]["hostPath"]["path"]) / rest
-
-
-@pytest.fixture(scope="module")
-def deployed_operator(devcluster: Devcluster) -> Iterator[str]:
-    """The operator Deployment of the real-node overlay, the only operator while these tests run (the
-    session's devcluster fixture stopped any other); scaled to 0 again afterwards."""
-    devcluster.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=kubedet-realnode-tests",
-        "-k",
-        str(OVERLAY),
-    )
-    devcluster.kubectl("scale", "deployment", "kubedet-operator", "-n", SYSTEM, "--replicas=1")
-    devcluster.kubectl(
-        "rollout", "status", "deployment/kubedet-operator", "-n", SYSTEM, "--timeout=180s", timeout=200
-    )
-    (pod,) = items(devcluster, SYSTEM, "pods", "app.kubernetes.io/component=operator")
-    try:
-        yield str(pod["spec"]["nodeName"])
-    finally:
-        devcluster.kubectl("scale", "deployment", "kubedet-operator", "-n", SYSTEM, "--replicas=0")
-
-
-@pytest.fixture(scope="module")
-def data_ns(devcluster: Devcluster, deployed_operator: str) -> Iterator[str]:
-    """A restricted namespace with the demo's claims, datasets and base model, written by a real pod."""
-    name = f"rn-kubedet-{uuid.uuid4().hex[:6]}"
-    devcluster.kubectl("create", "namespace", name)
-    devcluster.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
-    apply(devcluster, name, demo.claims() + demo.seed())
-    devcluster.kubectl(
-        "wait", "--for=condition=Complete", "job/seed-demo-data", "-n", name, "--timeout=300s", timeout=320
-    )
-    apply(devcluster, name, demo.inputs())
-    devcluster.kubectl(
-        "wait",
-        "--for=condition=Ready",
-        "-n",
-        name,
-        "dataset/shapes",
-        "trainedmodel/rtmdet-tiny-random",
-        "--timeout=240s",
-        timeout=260,
-    )
-    yield name
-    devcluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_the_operator_runs_from_its_image_on_the_real_node(

@@ -3,10 +3,13 @@
     python -m kubedet_trainer train --spec SPEC --workdir DIR      train (the training Job; with
         NNODES x NPROC_PER_NODE > 1 it starts its ranks under torch.distributed.run: launch.py)
     python -m kubedet_trainer preflight --spec SPEC | --spec-env VAR  check a dataset (a Dataset's Job)
+    python -m kubedet_trainer evaluate --spec SPEC | --spec-env VAR [--workdir DIR]
+        score a trained model on one split of a dataset (kubedet.api.evaluation; evaluate.py)
     python -m kubedet_trainer cleanup --uri URI                     remove a deleted run's artifacts
 
-Exit codes and termination messages follow kubedet.api.runspec: 0 with a TrainerResult, otherwise the
-failure's exit code (EXIT_USER_ERROR for a bad dataset or config) with a TrainerFailure.
+Exit codes and termination messages follow kubedet.api.runspec: 0 with a TrainerResult (a PreflightReport
+for preflight, an EvaluationResult for evaluate), otherwise the failure's exit code (EXIT_USER_ERROR for a
+bad dataset or config) with a TrainerFailure.
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--spec-env", help="environment variable holding a preflight spec (the operator's way)"
     )
     preflight.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    evaluate = commands.add_parser("evaluate", help="score a trained model on one split of a dataset")
+    spec_source = evaluate.add_mutually_exclusive_group(required=True)
+    spec_source.add_argument("--spec", type=Path, help="an evaluation spec (JSON or YAML)")
+    spec_source.add_argument(
+        "--spec-env", help="environment variable holding an evaluation spec (the operator's way)"
+    )
+    evaluate.add_argument(
+        "--workdir", type=Path, default=None, help="data, checkpoint and logs; default: a temporary folder"
+    )
     cleanup = commands.add_parser("cleanup", help="remove the artifacts of a deleted run")
     cleanup.add_argument("--uri", required=True, help="the run's output folder")
     return parser.parse_args(argv)
@@ -61,10 +73,26 @@ def preflight_dataset(arguments: argparse.Namespace, storage: Storage) -> None:
     write_termination_message(text)
 
 
+def evaluate_model(arguments: argparse.Namespace, storage: Storage) -> None:
+    from kubedet_trainer.evaluate import evaluate, load_evaluation_spec
+
+    spec = load_evaluation_spec(arguments.spec, arguments.spec_env)
+    with tempfile.TemporaryDirectory(prefix="kubedet-evaluate-") as scratch:
+        workdir = (arguments.workdir or Path(scratch)).resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        result = evaluate(spec, workdir, storage)
+    message = result.serialize()
+    print(message, flush=True)
+    write_termination_message(message)
+
+
 def run(arguments: argparse.Namespace) -> None:
     storage = Storage()
     if arguments.command == "preflight":
         preflight_dataset(arguments, storage)
+        return
+    if arguments.command == "evaluate":
+        evaluate_model(arguments, storage)
         return
     if arguments.command == "cleanup":
         # A run's folder is <store>/<namespace>/<run>-<uid>: never remove a claim, bucket or store root.

@@ -1,5 +1,8 @@
 """In-memory indexes kopf keeps from watches: handlers look objects up here instead of reading them
-from the API server, and a dataset or model event finds the runs waiting on it without a list call."""
+from the API server, and a dataset or model event finds the runs waiting on it without a list call.
+
+The indexing functions are coroutines: they only copy parts of a body, and kopf runs a synchronous one
+in its thread pool, a hand-over to a thread and back for every event of every watched object."""
 
 from __future__ import annotations
 
@@ -37,38 +40,40 @@ OBJECT_FIELDS = ("apiVersion", "kind", "spec", "status")
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+async def runs(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
     return {(namespace or "", name): slim(body, *OBJECT_FIELDS)}
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs_by_dataset(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
+async def runs_by_dataset(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
     return {(namespace or "", spec.get("datasetRef", {}).get("name", "")): name}
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs_by_base_model(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
+async def runs_by_base_model(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
     return {(namespace or "", spec.get("baseModelRef", {}).get("name", "")): name}
 
 
 @kopf.index(GROUP, VERSION, "datasets")
-def datasets(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+async def datasets(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
     return {(namespace or "", name): slim(body, *OBJECT_FIELDS)}
 
 
 @kopf.index(GROUP, VERSION, "trainedmodels")
-def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+async def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
     return {(namespace or "", name): slim(body, *OBJECT_FIELDS)}
 
 
 @kopf.index(GROUP, VERSION, "trainedmodels")
-def models_by_base(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str] | None:
+async def models_by_base(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[Key, str] | None:
     base = spec.get("baseModelRef", {}).get("name")
     return {(namespace or "", base): name} if base else None
 
 
 @kopf.index("batch", "v1", "jobs", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
-def jobs_by_run(
+async def jobs_by_run(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, Any]]:
     # decide() reads a Job's name, labels, spec.suspend and status; not its pod template.
@@ -104,7 +109,7 @@ def pod_view(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @kopf.index("", "v1", "pods", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
-def pods_by_run(
+async def pods_by_run(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, Any]]:
     return {(namespace or "", labels[Label.TRAINING_RUN]): pod_view(body)}

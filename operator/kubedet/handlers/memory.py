@@ -9,11 +9,14 @@ hold ten thousand locks and copies besides the indexes kopf keeps.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+from kubedet.api.trainingrun import TrainingRun
 from kubedet.handlers import retry
+from kubedet.handlers.parsed import ParsedObjects
+from kubedet.handlers.workqueue import CoalescingQueue
 
 K = TypeVar("K", bound=Hashable)
 RunKey = tuple[str, str]
@@ -58,21 +61,32 @@ class RunMemory:
     - `written`: the run as this operator last wrote it (the watch can lag behind our own writes,
       and deciding on the stale copy would repeat writes); dropped once the watch caught up;
     - `jobs_made`: Jobs this operator created and the index has not shown yet (when, the Job as
-      sent); dropped when the index shows the Job.
+      sent); dropped when the index shows the Job;
+    - `parsed`: the run, its dataset and base model as validated, at their latest versions;
+    - `queue`: runs whose Job or pods changed, each waiting for one reconcile at most.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, workers: Callable[[], int] = lambda: 16) -> None:
         self.locks: KeyedLocks[RunKey] = KeyedLocks()
         self.written: dict[RunKey, dict[str, Any]] = {}
         self.jobs_made: dict[RunKey, tuple[float, dict[str, Any]]] = {}
+        self.parsed = ParsedObjects()
+        self.queue: CoalescingQueue[RunKey] = CoalescingQueue(workers, "kubedet-reconcile")
 
     def forget(self, key: RunKey) -> None:
         """The run is gone: release everything kept for it, pending re-checks included."""
         self.written.pop(key, None)
         self.jobs_made.pop(key, None)
+        self.parsed.forget(TrainingRun, *key)
         retry.forget(key)
         for kind in RUN_RETRY_KINDS:
             retry.forget((kind, *key))
 
     def sizes(self) -> dict[str, int]:
-        return {"locks": len(self.locks), "written": len(self.written), "jobs_made": len(self.jobs_made)}
+        return {
+            "locks": len(self.locks),
+            "written": len(self.written),
+            "jobs_made": len(self.jobs_made),
+            "parsed_runs": sum(1 for model, *_ in self.parsed.objects() if model is TrainingRun),
+            "queued": self.queue.pending(),
+        }

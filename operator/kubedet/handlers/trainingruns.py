@@ -38,13 +38,12 @@ from kubedet.builders.trainedmodel import build_trained_model, model_status, tra
 from kubedet.handlers import cleanup, identity, kube, metrics, retry
 from kubedet.handlers.indexes import OBJECT_FIELDS, all_of, one, slim
 from kubedet.handlers.memory import RunMemory
-from kubedet.handlers.parsed import validated
 from kubedet.handlers.settings import current_config
 
 log = logging.getLogger("kubedet.trainingruns")
 PLURAL = "trainingruns"
 # Everything this reconciler keeps per run, released with the run (on_run_event, DELETED).
-memory = RunMemory()
+memory = RunMemory(workers=lambda: current_config().max_workers)
 
 
 def now() -> datetime:
@@ -114,8 +113,8 @@ def observe(run: TrainingRun, indexes: dict[str, Any]) -> tuple[Observed, bool]:
         job=job,
         pods=pods,
         workload=_workload(job),
-        dataset=validated(Dataset, dataset) if dataset else None,
-        base_model=validated(TrainedModel, model) if model else None,
+        dataset=memory.parsed.validated(Dataset, dataset) if dataset else None,
+        base_model=memory.parsed.validated(TrainedModel, model) if model else None,
         max_gpus_per_node=current_config().max_gpus_per_node,
         image_pull_grace_seconds=current_config().image_pull_grace_seconds,
         job_name_taken=job_name_taken,
@@ -307,7 +306,7 @@ def reconcile_run(
                 if FINALIZER in (meta.get("finalizers") or []):
                     cleanup.finalize_run(body, indexes, logger)
                 return
-            run = validated(TrainingRun, body)
+            run = memory.parsed.validated(TrainingRun, body)
             observed, lagging = observe(run, indexes)
             decision = decide(observed, now())
             if decision.actions or (run.status is None or run.status.phase not in ("Succeeded", "Failed")):
@@ -332,6 +331,9 @@ def reconcile_run(
                 kube.post_event(body, event_type, reason, message)
             retry.succeeded(key)
             unfinished = decision.status.phase not in ("Succeeded", "Failed")
+            if not unfinished:
+                # A finished run is rarely reconciled again: its validated copy would only hold memory.
+                memory.parsed.forget(TrainingRun, *key)
             if unfinished and (lagging or Action.CREATE_JOB in decision.actions):
                 # The Job's and pods' events drive a run; should the watch lag (seen under load: a new
                 # Job's events more than a minute late), the run is looked at again and its Job read
@@ -416,14 +418,26 @@ def on_run_event(type: str | None, body: kopf.Body, logger: kopf.Logger, **kwarg
     reconcile_run(dict(body), pick_indexes(kwargs), logger)
 
 
+def queue_reconcile(key: tuple[str, str], indexes: dict[str, Any], logger: Any) -> bool:
+    """Reconcile the run soon, once for all the events that arrive before it starts (its Job's and
+    pods' events come in bursts): memory.queue."""
+    return memory.queue.add(key, lambda: reconcile_by_key(key, indexes, logger))
+
+
+# Coroutines: they only queue the run's key, so kopf runs them in its event loop rather than handing
+# each event, body and all, to a thread.
 @kopf.on.event("batch", "v1", "jobs", labels={Label.TRAINING_RUN: kopf.PRESENT})
-def on_job_event(labels: kopf.Labels, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
-    reconcile_by_key((namespace or "", labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
+async def on_job_event(
+    labels: kopf.Labels, namespace: str | None, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    queue_reconcile((namespace or "", labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
 
 
 @kopf.on.event("", "v1", "pods", labels={Label.TRAINING_RUN: kopf.PRESENT, Label.COMPONENT: "trainer"})
-def on_pod_event(labels: kopf.Labels, namespace: str | None, logger: kopf.Logger, **kwargs: Any) -> None:
-    reconcile_by_key((namespace or "", labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
+async def on_pod_event(
+    labels: kopf.Labels, namespace: str | None, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    queue_reconcile((namespace or "", labels[Label.TRAINING_RUN]), pick_indexes(kwargs), logger)
 
 
 __all__ = ["GROUP", "VERSION", "reconcile_run", "reconcile_waiting_runs"]

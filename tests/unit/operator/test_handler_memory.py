@@ -87,7 +87,13 @@ def test_ten_thousand_runs_created_and_deleted_leave_nothing_behind(recorder: Re
             assert recorder.bodies[key]["status"]["jobName"] == "run-0-train"
         trainingruns.on_run_event(type="DELETED", body=body, logger=SimpleNamespace(), **indexes)
     assert recorder.writes >= 2 * RUNS, "every run was reconciled for real (a Job and a status write each)"
-    assert trainingruns.memory.sizes() == {"locks": 0, "written": 0, "jobs_made": 0}
+    assert trainingruns.memory.sizes() == {
+        "locks": 0,
+        "written": 0,
+        "jobs_made": 0,
+        "parsed_runs": 0,
+        "queued": 0,
+    }
     assert retry.pending() == 0
     assert len(identity.asserted.locks) == 0 and len(identity.asserted) <= 1
     assert not metrics._phase_of
