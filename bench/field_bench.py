@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         start_controllers()
         api = cluster.admin_client(dev, args.create_workers + 8)
         report["versions"] = cluster.versions(api)
-        report["settings"] = {k: v for k, v in vars(args).items() if k != "output"}
+        report["settings"] = {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "output"
+        }
         rotation = 0
         for n in args.runs:
             for queue in (None, *(() if args.no_kueue else (field.LOCAL_QUEUE,))):

@@ -17,7 +17,10 @@ T = TypeVar("T")
 
 
 def wait_for(
-    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.2, message: str = "condition"
+    predicate: Callable[[], T],
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    message: str | Callable[[], str] = "condition",
 ) -> T:
     """Poll `predicate` until it returns something truthy, and return that; fail after `timeout` s.
 
@@ -34,7 +37,8 @@ def wait_for(
             last_error = error
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {message}{detail}")
+            what = message() if callable(message) else message  # a callable shows the state at the end
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
 
 

@@ -152,7 +152,9 @@ def test_a_higher_priority_workload_preempts_a_run_which_waits_and_resumes(
         "spec": {
             "suspend": True,
             "template": {
-                "metadata": {"annotations": {"sim.kubedet.io/run-duration": "3s"}},
+                # Long enough for a loaded machine's operator to show the preemption before the run is
+                # admitted again (seen: a 3 s urgent Job done before the run's status said Preempted).
+                "metadata": {"annotations": {"sim.kubedet.io/run-duration": "20s"}},
                 "spec": {
                     "restartPolicy": "Never",
                     "containers": [
@@ -174,7 +176,11 @@ def test_a_higher_priority_workload_preempts_a_run_which_waits_and_resumes(
         # The phase follows once the preempted pod is being deleted (the Job's and the pod's events).
         return status if found and found["reason"] == "Preempted" and status["phase"] == "Pending" else None
 
-    status = wait_for(preempted, timeout=60, message="the run shown Preempted")
+    status = wait_for(
+        preempted,
+        timeout=60,
+        message=lambda: f"the run shown Preempted: {get(kueue, namespace, 'trainingrun', 'low')['status']}",
+    )
     assert status["preemptions"] == 1, status
     message = condition({"status": status}, "Scheduled")["message"]  # type: ignore[index]
     assert f"LocalQueue {queue}" in message and "resumes from its last checkpoint" in message, message

@@ -55,3 +55,18 @@ def host_path(cluster: Devcluster, namespace: str, uri: str) -> Path:
     volume = get(cluster, namespace, "pvc", claim)["spec"]["volumeName"]
     pv = json.loads(cluster.kubectl("get", "pv", volume, "-o", "json").stdout)
     return Path(pv["spec"]["hostPath"]["path"]) / rest
+
+
+def started_events(log: str) -> list[dict[str, Any]]:
+    """The trainer's "started" progress lines in a pod's log (one per attempt of the process)."""
+    return [
+        json.loads(line)
+        for line in log.splitlines()
+        if '"phase": "started"' in line or '"phase":"started"' in line
+    ]
+
+
+def models_of(cluster: Devcluster, namespace: str, run: str) -> list[dict[str, Any]]:
+    """The TrainedModels whose lineage names the run."""
+    listed = json.loads(cluster.kubectl("get", "trainedmodels", "-n", namespace, "-o", "json").stdout)
+    return [m for m in listed["items"] if (m["spec"].get("trainingRunRef") or {}).get("name") == run]

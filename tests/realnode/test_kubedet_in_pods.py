@@ -13,7 +13,18 @@ from typing import Any
 
 import pytest
 from tests.devcluster import ROOT, Devcluster, wait_for
-from tests.realnode.in_cluster import PIPES, SYSTEM, apply, demo, get, host_path, items, wait_run
+from tests.realnode.in_cluster import (
+    PIPES,
+    SYSTEM,
+    apply,
+    demo,
+    get,
+    host_path,
+    items,
+    models_of,
+    started_events,
+    wait_run,
+)
 
 from kubedet.api.runspec import TERMINATION_MESSAGE_LIMIT, TrainerResult, parse_termination_message
 
@@ -214,23 +225,13 @@ def test_an_evicted_training_resumes_and_a_replaced_operator_loses_nothing(
     # An eviction deletes the pod: the Job made the second one, and no third.
     assert [p["metadata"]["name"] for p in pods] == [second["metadata"]["name"]]
     log = devcluster.kubectl("logs", "-n", data_ns, second["metadata"]["name"]).stdout
-    started = [
-        json.loads(line)
-        for line in log.splitlines()
-        if '"phase": "started"' in line or '"phase":"started"' in line
-    ]
+    started = started_events(log)
     assert started and started[0].get("resumedFromEpoch") is not None, log[-2000:]
     assert started[0]["resumedFromEpoch"] >= saved, "no mirrored epoch is trained twice"
     jobs = items(
         devcluster, data_ns, "jobs", "kubedet.io/training-run=resilient,kubedet.io/component=trainer"
     )
-    models = [
-        m
-        for m in json.loads(devcluster.kubectl("get", "trainedmodels", "-n", data_ns, "-o", "json").stdout)[
-            "items"
-        ]
-        if (m["spec"].get("trainingRunRef") or {}).get("name") == "resilient"
-    ]
+    models = models_of(devcluster, data_ns, "resilient")
     assert len(jobs) == 1 and len(models) == 1, "nothing duplicated by the replaced operator"
     assert models[0]["status"]["statistics"]["epochs"] == 20
     devcluster.kubectl(

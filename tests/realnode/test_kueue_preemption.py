@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
-from tests.realnode.in_cluster import demo, get, host_path, items, wait_run
+from tests.realnode.in_cluster import demo, get, host_path, items, models_of, started_events, wait_run
 
 pytestmark = pytest.mark.realnode
 FLAVOR, HIGH = "real-node-flavor", "kubedet-realnode-high"
@@ -112,20 +112,10 @@ def test_kueue_preempts_a_real_training_which_resumes_from_its_checkpoint(
     (second,) = items(devcluster, data_ns, "pods", selector)
     assert second["metadata"]["name"] != first["metadata"]["name"]
     log = devcluster.kubectl("logs", "-n", data_ns, second["metadata"]["name"]).stdout
-    started = [
-        json.loads(line)
-        for line in log.splitlines()
-        if '"phase": "started"' in line or '"phase":"started"' in line
-    ]
+    started = started_events(log)
     assert started and started[0].get("resumedFromEpoch") is not None, log[-2000:]
     assert started[0]["resumedFromEpoch"] >= saved, "no mirrored epoch is trained twice"
     jobs = items(devcluster, data_ns, "jobs", selector)
-    models = [
-        m
-        for m in json.loads(devcluster.kubectl("get", "trainedmodels", "-n", data_ns, "-o", "json").stdout)[
-            "items"
-        ]
-        if (m["spec"].get("trainingRunRef") or {}).get("name") == "queued"
-    ]
+    models = models_of(devcluster, data_ns, "queued")
     assert len(jobs) == 1 and len(models) == 1, "one Job, one model"
     assert models[0]["status"]["statistics"]["epochs"] == 16

@@ -10,6 +10,7 @@ runs makes it run once more afterwards, so no event is lost.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Hashable
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+Work = tuple[Callable[[], None], contextvars.Context]
 log = logging.getLogger("kubedet.workqueue")
 
 
@@ -29,9 +31,11 @@ class CoalescingQueue(Generic[K]):
         self._workers = workers  # read at the first add: the operator's settings are loaded by then
         self._name = name
         self._guard = threading.Lock()
-        self._pending: dict[K, Callable[[], None]] = {}
+        # The work, and the context to run it in: kopf keeps its settings and event queue in context
+        # variables, which a thread of this pool does not inherit from the handler that queued it.
+        self._pending: dict[K, Work] = {}
         self._running: set[K] = set()
-        self._again: dict[K, Callable[[], None]] = {}
+        self._again: dict[K, Work] = {}
         self._executor: ThreadPoolExecutor | None = None
 
     def add(self, key: K, work: Callable[[], None]) -> bool:
@@ -40,12 +44,12 @@ class CoalescingQueue(Generic[K]):
             if key in self._pending or key in self._again:
                 return False
             if key in self._running:
-                self._again[key] = work
+                self._again[key] = (work, contextvars.copy_context())
                 return True
-            self._submit(key, work)
+            self._submit(key, (work, contextvars.copy_context()))
             return True
 
-    def _submit(self, key: K, work: Callable[[], None]) -> None:
+    def _submit(self, key: K, work: Work) -> None:
         # Called with the guard held.
         self._pending[key] = work
         if self._executor is None:
@@ -54,10 +58,10 @@ class CoalescingQueue(Generic[K]):
 
     def _run(self, key: K) -> None:
         with self._guard:
-            work = self._pending.pop(key)
+            work, context = self._pending.pop(key)
             self._running.add(key)
         try:
-            work()
+            context.run(work)
         except Exception:
             log.exception("reconcile of %s failed", key)
         finally:

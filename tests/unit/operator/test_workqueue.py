@@ -3,6 +3,7 @@ event during a reconcile is not lost, and other runs are not held back."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 from tests.devcluster import wait_for
@@ -44,4 +45,19 @@ def test_a_failing_reconcile_does_not_stop_the_queue() -> None:
     queue.add("a", fail)
     queue.add("b", done.set)
     assert done.wait(5)
+    queue.shutdown()
+
+
+def test_the_work_runs_in_the_context_of_the_add() -> None:
+    """kopf's settings live in context variables, which pool threads do not inherit."""
+    variable: contextvars.ContextVar[str] = contextvars.ContextVar("setting")
+    queue: CoalescingQueue[str] = CoalescingQueue(lambda: 1, "test")
+    seen: list[str] = []
+    done = threading.Event()
+    token = variable.set("kopf's")
+    try:
+        queue.add("a", lambda: (seen.append(variable.get("unset")), done.set()))
+    finally:
+        variable.reset(token)
+    assert done.wait(5) and seen == ["kopf's"]
     queue.shutdown()
