@@ -153,14 +153,7 @@ def local_queue(dev: Devcluster, namespace: str, queue: str | None) -> None:
     if queue:
         dev.apply_objects(
             namespace,
-            [
-                {
-                    "apiVersion": "kueue.x-k8s.io/v1beta2",
-                    "kind": "LocalQueue",
-                    "metadata": {"name": queue},
-                    "spec": {"clusterQueue": CLUSTER_QUEUE},
-                }
-            ],
+            [objects.local_queue(queue, CLUSTER_QUEUE)],
         )
 
 

@@ -194,3 +194,13 @@ def cluster_queue(
             **spec,
         },
     }
+
+
+def local_queue(name: str, cluster_queue: str) -> dict[str, Any]:
+    """A Kueue LocalQueue feeding `cluster_queue` (runs name it in spec.queueName)."""
+    return {
+        "apiVersion": "kueue.x-k8s.io/v1beta2",
+        "kind": "LocalQueue",
+        "metadata": {"name": name},
+        "spec": {"clusterQueue": cluster_queue},
+    }

@@ -45,12 +45,7 @@ def queue(kueue: Devcluster, namespace: str) -> Iterator[str]:
                 {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
                 preemption={"withinClusterQueue": "LowerPriority"},
             ),
-            {
-                "apiVersion": "kueue.x-k8s.io/v1beta2",
-                "kind": "LocalQueue",
-                "metadata": {"name": "gpus"},
-                "spec": {"clusterQueue": cluster_queue},
-            },
+            objects.local_queue("gpus", cluster_queue),
         ],
     )
     yield "gpus"

@@ -39,12 +39,7 @@ def cpu_queue(devcluster: Devcluster, data_ns: str) -> Iterator[str]:
                 scarce={"cpu": CPU_QUOTA},
                 preemption={"withinClusterQueue": "LowerPriority"},
             ),
-            {
-                "apiVersion": "kueue.x-k8s.io/v1beta2",
-                "kind": "LocalQueue",
-                "metadata": {"name": "cpus"},
-                "spec": {"clusterQueue": cluster_queue},
-            },
+            objects.local_queue("cpus", cluster_queue),
         ],
     )
     yield "cpus"
