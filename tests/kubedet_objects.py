@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kubedet.api.evaluation import EvaluationResult
 from kubedet.api.runspec import FailureReason, TrainerFailure, TrainerResult, TrainerStatistics
 
 SHA = "ab" * 32
+EVALUATED_CHECKPOINT_SHA = "cd" * 32
+EVALUATED_DATASET_SHA = "ef" * 32
 
 
 def preflight_report(images: int = 40, classes: tuple[str, ...] = ("circle", "square")) -> str:
@@ -48,6 +51,55 @@ def trainer_result(run: str, mAP: float = 0.61) -> str:
 
 def trainer_failure(reason: FailureReason, message: str) -> str:
     return TrainerFailure.for_reason(reason, message, "Traceback (most recent call last):\n  ...").serialize()
+
+
+def evaluation_result(
+    mAP: float = 0.5,
+    per_class: dict[str, float] | None = None,
+    split: str = "val",
+    checkpoint_sha: str = EVALUATED_CHECKPOINT_SHA,
+) -> str:
+    """An evaluate command's message; per class AP defaults to mAP +- 0.05 for circle and square."""
+    per_class = per_class or {"circle": round(mAP + 0.05, 4), "square": round(mAP - 0.05, 4)}
+    return EvaluationResult.model_validate(
+        {
+            "split": split,
+            "images": 8,
+            "bboxMAP": mAP,
+            "bboxMAP50": 0.7,
+            "bboxMAP75": round(mAP / 2, 4),
+            "perClassAP": per_class,
+            "perClassRecall": {name: min(1.0, ap + 0.2) for name, ap in per_class.items()},
+            "checkpointSha256": checkpoint_sha,
+            "datasetDigest": EVALUATED_DATASET_SHA,
+            "durationSeconds": 4.2,
+        }
+    ).serialize()
+
+
+def model_evaluation(
+    name: str,
+    model: str,
+    dataset_name: str,
+    *,
+    mAP: float = 0.5,
+    split: str = "val",
+    pod_annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    annotations = pod_annotations
+    if annotations is None:
+        annotations = {"sim.kubedet.io/termination-message": evaluation_result(mAP, split=split)}
+    return {
+        "apiVersion": "kubedet.io/v1alpha1",
+        "kind": "ModelEvaluation",
+        "metadata": {"name": name},
+        "spec": {
+            "modelRef": {"name": model},
+            "datasetRef": {"name": dataset_name},
+            "split": split,
+            "podMetadata": {"annotations": annotations},
+        },
+    }
 
 
 def dataset(

@@ -184,6 +184,23 @@ def training_run(name: str, dataset_name: str, epochs: int, **spec: Any) -> dict
     }
 
 
+def model_evaluation(name: str, model: str, dataset_name: str, split: str = "val") -> dict[str, Any]:
+    """A ModelEvaluation scored on the CPU of the real node."""
+    return {
+        "apiVersion": "kubedet.io/v1alpha1",
+        "kind": "ModelEvaluation",
+        "metadata": {"name": name},
+        "spec": {
+            "modelRef": {"name": model},
+            "datasetRef": {"name": dataset_name},
+            "split": split,
+            "resources": {"gpus": 0, "cpu": "1", "memory": "3Gi"},
+            "nodeSelector": NODE_SELECTOR,
+            "tolerations": TOLERATIONS,
+        },
+    }
+
+
 def run() -> list[dict[str, Any]]:
     return [training_run("shapes-rtmdet-tiny", "shapes", EPOCHS, publish=False, backoffLimit=1)]
 

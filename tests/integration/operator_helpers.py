@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def apply(cluster: Devcluster, namespace: str, *bodies: dict[str, Any]) -> None:
@@ -62,3 +68,22 @@ def running_run(cluster: Devcluster, namespace: str, name: str = "r") -> dict[st
     hang = {"sim.kubedet.io/outcome": "hang"}
     apply(cluster, namespace, objects.training_run(name, "shapes", "base", pod_annotations=hang))
     return wait_phase(cluster, namespace, name, "Running")
+
+
+def kubedet(
+    cluster: Devcluster, namespace: str | None, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer_image")]),
+    }
+    ns = ["-n", namespace] if namespace else []
+    return subprocess.run(
+        [sys.executable, "-m", "kubedet.cli", *args, *ns],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -5,9 +5,7 @@ made by the trainer's own summary function (kubedet_trainer.stats.fit_summary) f
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 from PIL import Image
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
-from tests.integration.operator_helpers import apply, get, ready_inputs, wait_phase
+from tests.integration.operator_helpers import apply, get, kubedet, ready_inputs, wait_phase
 from tests.operator_process import OperatorProcess
 from tests.unit.test_plots import recorded_history
 
@@ -26,25 +24,6 @@ from kubedet_trainer import plots, stats
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 TERMINATION = "sim.kubedet.io/termination-message"
-
-
-def kubedet(
-    cluster: Devcluster, namespace: str | None, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer_image")]),
-    }
-    ns = ["-n", namespace] if namespace else []
-    return subprocess.run(
-        [sys.executable, "-m", "kubedet.cli", *args, *ns],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def result_with_summary(run: str) -> str:

@@ -87,14 +87,24 @@ def run(name: str, **spec: Any) -> dict[str, Any]:
             "spec": {"datasetRef": {"name": DATASET}, "baseModelRef": {"name": BASE_MODEL}, **spec}}
 
 
+GATE_POLICY = {"modelLine": "matrix", "goldenDatasetRef": {"name": DATASET}, "minBBoxMAP": 0.5}
+
+
 def model(name: str, trained_by: str | None = None,
-          checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
+          checkpoint: dict[str, Any] | None = None, policy: dict[str, Any] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"config": "mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py",
                             "checkpoint": checkpoint or {"uri": "pvc://models/matrix.pth"}}
+    if policy:
+        spec["publishPolicy"] = policy
     if trained_by:
         spec |= {"trainingRunRef": {"name": trained_by}, "baseModelRef": {"name": BASE_MODEL},
                  "datasetRef": {"name": DATASET}}
     return {"apiVersion": API_VERSION, "kind": "TrainedModel", "metadata": {"name": name}, "spec": spec}
+
+
+def evaluation(name: str) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": "ModelEvaluation", "metadata": {"name": name},
+            "spec": {"modelRef": {"name": SHARED_MODEL}, "datasetRef": {"name": DATASET}}}
 
 
 def error_configmap(run_name: str) -> dict[str, Any]:
@@ -126,6 +136,7 @@ def per_role_objects(role: str) -> list[dict[str, Any]]:
         model(object_name(role, "imported")),
         model(object_name(role, "trained-ready"), trained_by=object_name(role, "ready-run")),
         model(object_name(role, "trained-unready"), trained_by=object_name(role, "unready-run")),
+        model(object_name(role, "gated"), policy=GATE_POLICY),
     ]
 
 
@@ -200,6 +211,10 @@ ACTIONS: dict[str, Callable[[str], Request]] = {
     "DS": lambda role: _create(dataset(object_name(role, "dataset-secret"), SECRET)),
     "DV": lambda role: _create(dataset(object_name(role, "dataset-claim"), CLAIM)),
     "MK": lambda role: _create(model(object_name(role, "import-secret"), checkpoint=SECRET)),
+    "LE": lambda role: Request(("get", "modelevaluations")),
+    "CE": lambda role: _create(evaluation(object_name(role, "evaluation"))),
+    "LL": lambda role: Request(("get", "modellines")),
+    "PG": lambda role: _patch("trainedmodel", object_name(role, "gated"), PUBLISHED),
 }
 
 

@@ -342,6 +342,18 @@ def test_evicted_pod_is_retried_without_using_up_the_backoff_limit(
     # backoffLimit 0 and still succeeded: the eviction did not count as a failure.
     assert job["spec"]["backoffLimit"] == 0
     assert not census(devcluster, namespace).problems({"ev": "Succeeded"})
+    # The statistics add up: both attempts timed and summed, in the run and in its model. kwok's pods
+    # report no progress, so nothing says where the second resumed from and no time counts as lost.
+    statistics = run["status"]["statistics"]
+    evicted, succeeded = statistics["attempts"]
+    assert evicted["podName"] == pod and evicted["outcome"] in ("Evicted", "Deleted"), evicted
+    assert succeeded["outcome"] == "Succeeded" and succeeded["number"] == 2, succeeded
+    assert statistics["podSeconds"] == evicted["seconds"] + succeeded["seconds"], statistics
+    assert statistics["gpuSeconds"] == statistics["podSeconds"], "one GPU per attempt"
+    assert statistics["gpuSecondsLost"] == 0 and evicted["secondsLost"] is None, statistics
+    model = get(devcluster, namespace, "trainedmodel", run["status"]["trainedModelRef"]["name"])
+    assert model["status"]["statistics"]["gpuSeconds"] == statistics["gpuSeconds"]
+    assert model["status"]["statistics"]["attempts"] == statistics["attempts"]
     report("eviction", {"runs": 1, "replacement_running_s": replaced})
 
 

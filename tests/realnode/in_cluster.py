@@ -70,3 +70,26 @@ def models_of(cluster: Devcluster, namespace: str, run: str) -> list[dict[str, A
     """The TrainedModels whose lineage names the run."""
     listed = json.loads(cluster.kubectl("get", "trainedmodels", "-n", namespace, "-o", "json").stdout)
     return [m for m in listed["items"] if (m["spec"].get("trainingRunRef") or {}).get("name") == run]
+
+
+def assert_statistics_add_up(
+    status: dict[str, Any], model: dict[str, Any], interrupted: set[str], saved: int
+) -> list[dict[str, Any]]:
+    """A CPU run interrupted once and resumed: two attempts, the first ended as one of `interrupted`,
+    the second resumed from at least epoch `saved`; used is the sum of the attempts' times, lost the
+    first one's time after the checkpoint the second resumed from; the model holds the run's totals.
+    Returns the attempts."""
+    statistics = status["statistics"]
+    attempts = statistics["attempts"]
+    assert [a["number"] for a in attempts] == [1, 2], statistics
+    assert attempts[0]["outcome"] in interrupted and attempts[1]["outcome"] == "Succeeded", attempts
+    assert attempts[1]["resumedFromEpoch"] >= saved, attempts
+    first, second = attempts
+    assert first["secondsLost"] is not None and 0 <= first["secondsLost"] <= first["seconds"], first
+    assert second["secondsLost"] == 0 and second["startTime"] >= first["endTime"], attempts
+    assert statistics["podSeconds"] == first["seconds"] + second["seconds"] > 0, statistics
+    assert statistics["podSecondsLost"] == first["secondsLost"], statistics
+    assert statistics["gpuSeconds"] == 0 and statistics["gpuSecondsLost"] == 0, "a CPU run"
+    totals = ("gpuSeconds", "gpuSecondsLost", "podSeconds", "podSecondsLost", "attempts")
+    assert {k: model["status"]["statistics"][k] for k in totals} == {k: statistics[k] for k in totals}
+    return attempts

@@ -17,6 +17,7 @@ from tests.realnode.in_cluster import (
     PIPES,
     SYSTEM,
     apply,
+    assert_statistics_add_up,
     demo,
     get,
     host_path,
@@ -234,6 +235,10 @@ def test_an_evicted_training_resumes_and_a_replaced_operator_loses_nothing(
     models = models_of(devcluster, data_ns, "resilient")
     assert len(jobs) == 1 and len(models) == 1, "nothing duplicated by the replaced operator"
     assert models[0]["status"]["statistics"]["epochs"] == 20
+    # Deleted: the operator's pod went at the same time, its successor may never have seen the eviction.
+    attempts = assert_statistics_add_up(body["status"], models[0], {"Evicted", "Deleted"}, saved)
+    assert attempts[0]["podName"] == first["metadata"]["name"]
+    assert attempts[1]["podName"] == second["metadata"]["name"]
     devcluster.kubectl(
         "rollout", "status", "deployment/kubedet-operator", "-n", SYSTEM, "--timeout=120s", timeout=140
     )

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
-from tests.realnode.in_cluster import demo, get, host_path, items, models_of, started_events, wait_run
+from tests.realnode.in_cluster import (
+    assert_statistics_add_up,
+    demo,
+    get,
+    host_path,
+    items,
+    models_of,
+    started_events,
+    wait_run,
+)
 
 pytestmark = pytest.mark.realnode
 FLAVOR, HIGH = "real-node-flavor", "kubedet-realnode-high"
@@ -114,3 +123,5 @@ def test_kueue_preempts_a_real_training_which_resumes_from_its_checkpoint(
     models = models_of(devcluster, data_ns, "queued")
     assert len(jobs) == 1 and len(models) == 1, "one Job, one model"
     assert models[0]["status"]["statistics"]["epochs"] == 16
+    attempts = assert_statistics_add_up(body["status"], models[0], {"Preempted"}, saved)
+    assert [a["podName"] for a in attempts] == [first["metadata"]["name"], second["metadata"]["name"]]

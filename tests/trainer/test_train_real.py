@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,7 @@ def test_killed_run_resumes_from_its_checkpoint(trainer: Trainer) -> None:
         saved_epoch = wait_for_checkpoint_epoch(state_file, 2, process, deadline_seconds=300)
     finally:
         process.send_signal(signal.SIGKILL)  # an evicted pod gets no chance to clean up
+        killed_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         process.communicate(timeout=60)
     # A new pod: a fresh work directory, only the output location survives.
     restarted = trainer.run(spec, trainer.root / "work-resumed-2")
@@ -140,6 +142,14 @@ def test_killed_run_resumes_from_its_checkpoint(trainer: Trainer) -> None:
     assert started["resumedFromEpoch"] is not None and started["resumedFromEpoch"] >= saved_epoch
     iterations_per_epoch = started["maxIterations"] // 6
     assert started["iteration"] == started["resumedFromEpoch"] * iterations_per_epoch
+    # Every report says where the attempt resumed from, and when the killed one saved that checkpoint:
+    # what the operator counts the killed attempt's lost time from.
+    saved_at = datetime.fromisoformat(started["resumedCheckpointSavedAt"].replace("Z", "+00:00"))
+    assert killed_at - timedelta(minutes=10) < saved_at <= killed_at
+    reports = restarted.events("progress")
+    assert {(e["resumedFromEpoch"], e["resumedCheckpointSavedAt"]) for e in reports} == {
+        (started["resumedFromEpoch"], started["resumedCheckpointSavedAt"])
+    }
     assert restarted.result.statistics.epochs == 6
     assert not (trainer.pvc / "models" / "resumed" / "_resume").exists()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from kubedet_trainer.progress_api import RunStatusReporter, progress_of
+import json
+
+from kubedet_trainer.progress_api import RunStatusReporter, progress_of, report_body
 
 
 def test_event_becomes_api_progress() -> None:
@@ -39,3 +41,19 @@ def test_reports_within_the_interval_are_dropped_unless_the_epoch_changes() -> N
     now[0] = 10.0
     reporter.report({"phase": "iteration", "epoch": 2, "percent": 60})
     assert reporter.failures == 3
+
+
+def test_reports_name_the_pod_and_where_its_attempt_resumed_from() -> None:
+    event = {
+        "epoch": 5,
+        "iteration": 50,
+        "resumedFromEpoch": 4,
+        "resumedCheckpointSavedAt": "2026-11-26T12:04:20Z",
+    }
+    wire = progress_of(event, "run-1-train-bbbbb").to_wire()
+    assert wire["podName"] == "run-1-train-bbbbb" and wire["resumedFromEpoch"] == 4
+    assert wire["resumedCheckpointSavedAt"] == "2026-11-26T12:04:20Z"
+    fresh = json.loads(report_body(progress_of({"epoch": 1, "resumedFromEpoch": 0}, "run-1-train-ccccc")))
+    # A merge patch keeps what it leaves out: the previous attempt's checkpoint time is nulled.
+    assert fresh["status"]["progress"]["resumedCheckpointSavedAt"] is None
+    assert fresh["status"]["progress"]["resumedFromEpoch"] == 0

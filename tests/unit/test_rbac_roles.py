@@ -42,14 +42,17 @@ CLAIM_ROLE_NAMES = {
     "ViewTrainingRuns": "kubedet-view-training-runs",
     "ViewTrainingRunsStatistics": "kubedet-view-training-runs-statistics",
     "ViewTrainedModelStatistics": "kubedet-view-trained-model-statistics",
+    "ViewModelEvaluations": "kubedet-view-model-evaluations",
+    "CreateModelEvaluation": "kubedet-create-model-evaluation",
+    "OverridePublishGate": "kubedet-override-publish-gate",
 }
 VIEW = {"kubedet-view-training-runs", "kubedet-view-training-runs-statistics",
-        "kubedet-view-trained-model-statistics"}
+        "kubedet-view-trained-model-statistics", "kubedet-view-model-evaluations"}
 CURATE = "kubedet-manage-datasets-and-models"
 COMPOSITES = {
     "kubedet-viewer": VIEW,
     "kubedet-editor": VIEW | {"kubedet-create-training-run", "kubedet-schedule-training-run",
-                              "kubedet-edit-training-run"},
+                              "kubedet-edit-training-run", "kubedet-create-model-evaluation"},
     "kubedet-publisher": VIEW | {"kubedet-publish-training-run-trained-model"},
     "kubedet-admin": set(CLAIM_ROLE_NAMES.values()) | {CURATE},
 }
@@ -57,8 +60,8 @@ COMPOSITES = {
 BUILTIN = {
     "view": VIEW,
     "edit": {"kubedet-create-training-run", "kubedet-schedule-training-run", "kubedet-edit-training-run",
-             "kubedet-delete-training-run"},
-    "admin": {"kubedet-publish-training-run-trained-model", CURATE},
+             "kubedet-delete-training-run", "kubedet-create-model-evaluation"},
+    "admin": {"kubedet-publish-training-run-trained-model", "kubedet-override-publish-gate", CURATE},
 }
 
 

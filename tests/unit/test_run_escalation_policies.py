@@ -141,9 +141,17 @@ def handed_to_pods(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, s
                 yield "claim", path
 
 
+# A ModelEvaluation names a model and a dataset, whose Secrets and claims were checked when they were
+# made (as a run may use a curated dataset); it names none of its own. A ModelLine names nothing.
+NAME_NO_STORAGE = {"modelevaluations", "modellines"}
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.NAMES.plural)
 def test_every_secret_and_claim_a_spec_names_is_checked(kind: Any) -> None:
     found = set(handed_to_pods(kind.model_fields["spec"].annotation, "spec"))
+    if kind.NAMES.plural in NAME_NO_STORAGE:
+        assert found == set() and kind.NAMES.plural not in policies.REFERENCES
+        return
     assert found, "the walk found nothing: it no longer understands the API types"
     checked = {(ref.target, ref.path) for ref in policies.REFERENCES[kind.NAMES.plural]}
     assert checked == found

@@ -73,8 +73,11 @@ class ProgressHook(Hook):
         min_interval_seconds: float = 10.0,
         history: dict[int, dict[str, float]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        resumed_checkpoint_saved_at: str | None = None,
     ) -> None:
         self.reporters = reporters
+        self.resumed_checkpoint_saved_at = resumed_checkpoint_saved_at
+        """When the checkpoint this attempt resumes from was saved (ResumeState.latest_saved_at)."""
         self.min_interval_seconds = min_interval_seconds
         self.clock = clock
         self.history: dict[int, dict[str, float]] = dict(history or {})
@@ -90,10 +93,11 @@ class ProgressHook(Hook):
         self._last_report = float("-inf")
 
     def best(self) -> tuple[int, dict[str, float]] | None:
-        scored = [(metrics.get(BEST_METRIC, float("-inf")), epoch) for epoch, metrics in self.history.items()]
-        if not scored:
+        """The best validation: of equal scores the earliest, as mmengine's CheckpointHook keeps it (it
+        saves a new best only on a strictly greater score), so the kept checkpoint is this epoch's."""
+        if not self.history:
             return None
-        _, epoch = max(scored)
+        epoch = max(self.history, key=lambda e: (self.history[e].get(BEST_METRIC, float("-inf")), -e))
         return epoch, self.history[epoch]
 
     def emit(self, runner: Any, phase: str, done_iterations: int, epoch: int) -> None:
@@ -117,8 +121,10 @@ class ProgressHook(Hook):
             "bestMAP": None if best is None else best[1].get(BEST_METRIC),
             "bestEpoch": None if best is None else best[0],
         }
-        if phase == "started":
-            event["resumedFromEpoch"] = self.start_epoch if self.start_iteration else None
+        # In every report: the operator learns from any of them where this attempt resumed from.
+        event["resumedFromEpoch"] = self.start_epoch if self.start_iteration else 0
+        if self.start_iteration and self.resumed_checkpoint_saved_at:
+            event["resumedCheckpointSavedAt"] = self.resumed_checkpoint_saved_at
         self._last_report = self.clock()
         for reporter in self.reporters:
             reporter.report(event)
@@ -153,6 +159,10 @@ class ProgressHook(Hook):
             # mmdet's CocoMetric returns nothing when the model detected nothing at all: that is an
             # mAP of 0, not a missing validation (an early epoch of a short run, a useless model).
             self.history[runner.epoch] = {BEST_METRIC: 0.0}
+            if metrics is not None:
+                # Told to the hooks after this one too (the dict is theirs as well): CheckpointHook then
+                # keeps a best checkpoint and EarlyStoppingHook counts the round, as for any other mAP.
+                metrics[BEST_METRIC] = 0.0
         self.emit(runner, "validated", runner.iter, runner.epoch)
 
     def after_train(self, runner: Any) -> None:

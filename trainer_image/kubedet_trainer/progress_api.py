@@ -22,10 +22,12 @@ from kubedet.api.trainingrun import Progress
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MIN_INTERVAL_SECONDS = 5.0
+# Set by the operator's Job (kubedet.builders.job.POD_NAME_ENV) from the downward API.
+POD_NAME_ENV = "KUBEDET_POD_NAME"
 
 
-def progress_of(event: Mapping[str, Any]) -> Progress:
-    """The API's Progress from a trainer progress event."""
+def progress_of(event: Mapping[str, Any], pod_name: str | None = None) -> Progress:
+    """The API's Progress from a trainer progress event, reported by the pod `pod_name`."""
 
     def whole(value: Any) -> int | None:
         return None if value is None else max(0, round(float(value)))
@@ -41,7 +43,18 @@ def progress_of(event: Mapping[str, Any]) -> Progress:
         loss=float(loss) if loss is not None and 0 <= float(loss) < float("inf") else None,
         best_map=event.get("bestMAP"),
         best_epoch=event.get("bestEpoch") or None,
+        pod_name=pod_name,
+        resumed_from_epoch=event.get("resumedFromEpoch"),
+        resumed_checkpoint_saved_at=event.get("resumedCheckpointSavedAt"),
     )
+
+
+def report_body(progress: Progress) -> bytes:
+    """The merge patch of one report. Where the attempt resumed from is always sent, null included:
+    a merge patch keeps the fields it leaves out, and the previous attempt's would stay."""
+    wire = progress.to_wire()
+    wire.setdefault("resumedCheckpointSavedAt", None)
+    return json.dumps({"status": {"progress": wire}}).encode()
 
 
 class RunStatusReporter:
@@ -54,7 +67,9 @@ class RunStatusReporter:
         ssl_context: ssl.SSLContext | None,
         min_interval: float = MIN_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        pod_name: str | None = None,
     ) -> None:
+        self.pod_name = pod_name
         self.url = (
             f"{server.rstrip('/')}/apis/kubedet.io/v1alpha1/namespaces/{namespace}/trainingruns/{name}/status"
         )
@@ -78,7 +93,7 @@ class RunStatusReporter:
         ):
             return
         self._last_sent, self._last_epoch = now, event.get("epoch")
-        body = json.dumps({"status": {"progress": progress_of(event).to_wire()}}).encode()
+        body = report_body(progress_of(event, self.pod_name))
         request = urllib.request.Request(
             self.url,
             data=body,
@@ -115,6 +130,7 @@ class RunStatusReporter:
             env["KUBEDET_RUN_NAMESPACE"],
             env["KUBEDET_RUN_NAME"],
             context,
+            pod_name=env.get(POD_NAME_ENV) or None,
         )
 
 

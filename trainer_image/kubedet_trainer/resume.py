@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,26 @@ class ResumeState:
     best: str | None = None
     history: dict[int, dict[str, float]] = field(default_factory=dict)
     lineage: dict[str, Any] | None = None
+    latest_saved_at: str | None = None
+    """When the latest checkpoint was saved (RFC 3339, UTC): the attempt that resumes from it reports
+    it, and the operator counts the time the interrupted attempt trained after it as lost."""
 
     def to_json(self) -> str:
         return json.dumps(
-            {"latest": self.latest, "best": self.best, "history": self.history, "lineage": self.lineage}
+            {
+                "latest": self.latest,
+                "best": self.best,
+                "history": self.history,
+                "lineage": self.lineage,
+                "latestSavedAt": self.latest_saved_at,
+            }
         )
 
     @classmethod
     def from_json(cls, text: str) -> ResumeState:
         raw = json.loads(text)
         history = {int(epoch): metrics for epoch, metrics in raw.get("history", {}).items()}
-        return cls(raw.get("latest"), raw.get("best"), history, raw.get("lineage"))
+        return cls(raw.get("latest"), raw.get("best"), history, raw.get("lineage"), raw.get("latestSavedAt"))
 
 
 class ResumeMirror:
@@ -92,6 +102,10 @@ class ResumeMirror:
         self.storage.remove(self.folder_uri)
 
 
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def latest_checkpoint_name(work_dir: Path) -> str | None:
     """mmengine's CheckpointHook records the latest checkpoint's path in work_dir/last_checkpoint."""
     marker = work_dir / "last_checkpoint"
@@ -116,7 +130,11 @@ class ResumeMirrorHook(Hook):
         if runner.rank != 0:
             return
         best_path = runner.message_hub.get_info("best_ckpt")
-        self.state.latest = latest_checkpoint_name(self.mirror.work_dir)
+        latest = latest_checkpoint_name(self.mirror.work_dir)
+        if latest != self.state.latest:
+            # CheckpointHook (an earlier hook of the same epoch's end) has just written it.
+            self.state.latest_saved_at = utc_now()
+        self.state.latest = latest
         self.state.best = Path(best_path).name if best_path else self.state.best
         self.state.history = dict(self.history)
         self.mirror.save(self.state)

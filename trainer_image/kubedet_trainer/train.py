@@ -85,9 +85,18 @@ def run_training(
             f"the generated config does not build: {type(error).__name__}: {error}"
         ) from error
 
-    progress = ProgressHook(reporters, history=state.history)
+    progress = ProgressHook(
+        reporters,
+        history=state.history,
+        resumed_checkpoint_saved_at=state.latest_saved_at if state.latest else None,
+    )
     runner.register_hook(progress)
     runner.register_hook(ResumeMirrorHook(mirror, state, progress.history))
+    rule = spec.hyperparameters.early_stopping
+    if rule is not None:
+        from kubedet_trainer.early_stop import ResumableEarlyStopping
+
+        runner.register_hook(ResumableEarlyStopping(rule, state.history))
     if base_checkpoint is not None and state.lineage is None:
         runner.register_hook(LineageHook(base_checkpoint, state))
     runner.train()
@@ -115,6 +124,8 @@ def run_training(
             duration_seconds=round(time.monotonic() - started, 1),
             total_parameters=sum(p.numel() for p in model.parameters()),
             epochs=runner.epoch,
+            requested_epochs=spec.hyperparameters.epochs,
+            stopped_early=runner.epoch < spec.hyperparameters.epochs,
             learning_rate=generated.learning_rate,
             final_loss=progress.last_loss,
             best_epoch=best_epoch,

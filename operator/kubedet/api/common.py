@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -159,8 +160,41 @@ class SecretKeysReference(KubedetModel):
     into any status, Event or ConfigMap."""
 
 
+class EarlyStopping(KubedetModel):
+    """Ending a run whose validation bbox mAP stopped improving, keeping its best epoch."""
+
+    patience: int = Field(ge=1, le=100)
+    """Validation rounds in a row without an improvement of at least minDelta after which training stops
+    (1-100). A round is one validation: every valInterval epochs, and after the last epoch."""
+    min_delta: float = Field(default=0.001, ge=0, le=1)
+    """The smallest rise of COCO bbox mAP (0-1) over the best so far that counts as an improvement."""
+
+
+def validation_rounds(epochs: int, val_interval: int) -> int:
+    """How often a run validates: every val_interval epochs, and after the last epoch."""
+    return -(-epochs // val_interval)
+
+
+# CEL of the same check as Hyperparameters._early_stopping_can_trigger, for the API server.
+_ROUNDS_CEL = "((self.epochs + self.valInterval - 1) / self.valInterval)"
+_EARLY_STOPPING_ROOM = cel(
+    f"!has(self.earlyStopping) || self.earlyStopping.patience + 2 <= {_ROUNDS_CEL}",
+    message_expression=(
+        "'spec.hyperparameters.earlyStopping.patience is ' + string(self.earlyStopping.patience) + "
+        f"' but the run validates only ' + string({_ROUNDS_CEL}) + ' times (epochs ' + string(self.epochs) + "
+        "', valInterval ' + string(self.valInterval) + '): early stopping needs a first validation and '"
+        " + string(self.earlyStopping.patience) + ' more without improvement before the last one, so it "
+        "could never end the run early; lower patience, raise epochs or lower valInterval (it needs "
+        "patience + 2 validations), or remove earlyStopping'"
+    ),
+    field_path=".earlyStopping.patience",
+)
+
+
 class Hyperparameters(KubedetModel):
     """How the base model is fine-tuned. Mirrors the ported app's epochs, batch size and frozen stages."""
+
+    model_config = ConfigDict(json_schema_extra=validations(_EARLY_STOPPING_ROOM))
 
     epochs: int = Field(default=15, ge=1, le=500)
     """Number of training epochs (1-500)."""
@@ -176,7 +210,33 @@ class Hyperparameters(KubedetModel):
     """Random seed for reproducible training. Unset picks one and records it in the results."""
     amp: bool = False
     """Train with automatic mixed precision when a GPU is present (ignored on CPU)."""
+    early_stopping: EarlyStopping | None = None
+    """Stop before `epochs` when validation bbox mAP stops improving; the best epoch's checkpoint is kept
+    and the run succeeds, its Succeeded condition saying why (reason EarlyStopped). Unset trains every
+    epoch."""
 
+    @model_validator(mode="after")
+    def _early_stopping_can_trigger(self) -> Hyperparameters:
+        if self.early_stopping is None:
+            return self
+        patience = self.early_stopping.patience
+        rounds = validation_rounds(self.epochs, self.val_interval)
+        if patience + 2 > rounds:
+            raise ValueError(
+                f"spec.hyperparameters.earlyStopping.patience is {patience} but the run validates only "
+                f"{rounds} times (epochs {self.epochs}, valInterval {self.val_interval}): early stopping "
+                f"needs a first validation and {patience} more without improvement before the last one, "
+                "so it could never end the run early; lower patience, raise epochs or lower valInterval "
+                "(it needs patience + 2 validations), or remove earlyStopping"
+            )
+        return self
+
+
+SHA256_PATTERN = r"^[a-f0-9]{64}$"
+Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
+"""A SHA-256 digest, lowercase hex."""
+Score = Annotated[float, Field(ge=0, le=1)]
+"""A COCO figure (mAP, AP, recall): 0 to 1."""
 
 # Kubernetes names for things that are not objects of this API.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

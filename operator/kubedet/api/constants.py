@@ -36,6 +36,9 @@ class ConditionType(StrEnum):
     the model's config and checkpoint exist."""
     PUBLISHED = "Published"
     """The TrainedModel is published and offered for inference."""
+    PUBLISH_GATE = "PublishGate"
+    """On a TrainedModel with a publish policy, and on its run: whether the model passed the policy's
+    gate; the message names every failed check with its numbers."""
 
 
 class ConditionStatus(StrEnum):
@@ -60,6 +63,7 @@ class Reason(StrEnum):
     SUSPENDED = "Suspended"
     NOT_SUSPENDED = "NotSuspended"
     TRAINING_SUCCEEDED = "TrainingSucceeded"
+    EARLY_STOPPED = "EarlyStopped"
     NO_POD_RUNNING = "NoPodRunning"
     READY = "Ready"
     PUBLISHED = "Published"
@@ -87,6 +91,17 @@ class Reason(StrEnum):
     TRAINING_FAILED = "TrainingFailed"
     JOB_DELETED = "JobDeleted"
     UNKNOWN = "Unknown"
+    # ModelEvaluation
+    MODEL_NOT_FOUND = "ModelNotFound"
+    MODEL_NOT_READY = "ModelNotReady"
+    EVALUATION_INVALID = "EvaluationInvalid"
+    EVALUATION_SUCCEEDED = "EvaluationSucceeded"
+    # Publish gates
+    EVALUATING = "Evaluating"
+    EVALUATION_FAILED = "EvaluationFailed"
+    GATE_PASSED = "GatePassed"
+    GATE_FAILED = "GateFailed"
+    REPLACED = "Replaced"
 
 
 class Phase(StrEnum):
@@ -118,6 +133,8 @@ class Label(StrEnum):
     BASE_MODEL = "kubedet.io/base-model"
     TRAINED_MODEL = "kubedet.io/trained-model"
     COMPONENT = "kubedet.io/component"
+    MODEL_EVALUATION = "kubedet.io/model-evaluation"
+    MODEL_EVALUATION_UID = "kubedet.io/model-evaluation-uid"
     MANAGED_BY = "app.kubernetes.io/managed-by"
 
 

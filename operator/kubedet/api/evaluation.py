@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
-from kubedet.api.common import KubedetModel, SecretKeysReference, StorageURI
+from kubedet.api.common import KubedetModel, Score, SecretKeysReference, StorageURI
 from kubedet.api.dataset import ClassName
 from kubedet.api.runspec import (
     TERMINATION_MESSAGE_LIMIT,
@@ -23,7 +23,6 @@ from kubedet.api.runspec import (
     Sha256,
     TrainerFailure,
 )
-from kubedet.api.trainedmodel import Score
 
 EVALUATION_SPEC_ENV = "KUBEDET_EVALUATION_SPEC"
 

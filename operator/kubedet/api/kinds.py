@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from kubedet.api.dataset import Dataset
+from kubedet.api.modelevaluation import ModelEvaluation
+from kubedet.api.modelline import ModelLine
 from kubedet.api.resource import KubedetObject
 from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import TrainingRun
 
-KINDS: tuple[type[KubedetObject], ...] = (Dataset, TrainedModel, TrainingRun)
+KINDS: tuple[type[KubedetObject], ...] = (
+    Dataset,
+    TrainedModel,
+    TrainingRun,
+    ModelEvaluation,
+    ModelLine,
+)
 """Every kind of the API, in the order the docs describe them."""
 
 

@@ -143,6 +143,11 @@ class TrainerStatistics(KubedetModel):
     duration_seconds: float = Field(ge=0)
     total_parameters: int = Field(ge=0)
     epochs: int = Field(ge=0)
+    """Epochs trained: the last epoch of the training."""
+    requested_epochs: int | None = Field(default=None, ge=1)
+    """Epochs the run spec asked for."""
+    stopped_early: bool = False
+    """Early stopping ended the training before requestedEpochs (validation bbox mAP stopped improving)."""
     learning_rate: float
     """The learning rate actually used, after scaling by the effective batch size."""
     final_loss: float | None = None

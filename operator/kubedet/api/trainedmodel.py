@@ -14,7 +14,9 @@ from kubedet.api.common import (
     Condition,
     KubedetModel,
     LocalObjectReference,
+    Score,
     SecretKeysReference,
+    Sha256,
     StorageURI,
     Timestamp,
     cel,
@@ -25,7 +27,9 @@ from kubedet.api.common import (
 )
 from kubedet.api.constants import Phase
 from kubedet.api.dataset import ClassName, ClassNames
+from kubedet.api.publishing import PublishGateStatus, PublishPolicy
 from kubedet.api.resource import AGE_COLUMN, CRDNames, KubedetObject, PrinterColumn
+from kubedet.api.usage import ComputeTime
 
 # A config shipped inside the mmdet package (its .mim/configs folder), e.g.
 # mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py. The path may not start with '.', so no '..'.
@@ -43,9 +47,6 @@ ModelConfig = Annotated[
     AfterValidator(no_parent_segments),
 ]
 
-SHA256_PATTERN = r"^[a-f0-9]{64}$"
-Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
-Score = Annotated[float, Field(ge=0, le=1)]
 
 
 class Checkpoint(KubedetModel):
@@ -58,7 +59,15 @@ class Checkpoint(KubedetModel):
 
 
 # Set at creation: a model is an artifact, and runs trained from it must keep meaning the same thing.
-_IMMUTABLE_SPEC_FIELDS = ("config", "checkpoint", "classes", "baseModelRef", "datasetRef", "trainingRunRef")
+_IMMUTABLE_SPEC_FIELDS = (
+    "config",
+    "checkpoint",
+    "classes",
+    "baseModelRef",
+    "datasetRef",
+    "trainingRunRef",
+    "publishPolicy",
+)
 
 
 class TrainedModelSpec(KubedetModel):
@@ -103,6 +112,10 @@ class TrainedModelSpec(KubedetModel):
     """The Dataset this model was trained on. Unset for base models imported by hand."""
     training_run_ref: LocalObjectReference | None = None
     """The TrainingRun that produced this model. Unset for base models imported by hand."""
+    publish_policy: PublishPolicy | None = None
+    """The gate publishing this model must pass (its run's spec.publishPolicy, or set at import): its
+    line, golden dataset and thresholds. With a policy, spec.published can be set only once the gate
+    passed (condition PublishGate), unless the publisher may override gates."""
 
     @model_validator(mode="after")
     def _trained_models_have_lineage(self) -> TrainedModelSpec:
@@ -133,8 +146,9 @@ class BoxMetrics(KubedetModel):
     """Average precision per class name."""
 
 
-class TrainingStatistics(KubedetModel):
-    """How the model was trained (the ported app had these fields but never filled them)."""
+class TrainingStatistics(ComputeTime):
+    """How the model was trained (the ported app had these fields but never filled them), and the
+    compute its run used (gpuSeconds, attempts, ...: the run's status.statistics when it succeeded)."""
 
     training_duration_seconds: int | None = Field(default=None, ge=0)
     """Wall-clock time of the training, in seconds."""
@@ -142,6 +156,12 @@ class TrainingStatistics(KubedetModel):
     """Number of parameters of the model."""
     epochs: int | None = Field(default=None, ge=0)
     """Epochs trained."""
+    requested_epochs: int | None = Field(default=None, ge=1)
+    """Epochs the run asked for (spec.hyperparameters.epochs); more than `epochs` when it stopped
+    early."""
+    stopped_early: bool | None = None
+    """True when early stopping ended the training after `epochs` epochs, as validation bbox mAP had
+    stopped improving."""
     best_epoch: int | None = Field(default=None, ge=1)
     """The epoch whose checkpoint was kept (highest bboxMAP)."""
     learning_rate: float | None = Field(default=None, ge=0)
@@ -184,6 +204,12 @@ class TrainedModelStatus(KubedetModel):
     """Digests of the artifacts, recorded when they were written or first checked."""
     published_at: Timestamp | None = None
     """When the model was last published."""
+    publish_gate: PublishGateStatus | None = None
+    """The publish policy's verdict, with every check and its numbers (models with a publishPolicy)."""
+    replaces: LocalObjectReference | None = None
+    """The model of its line it replaced as the published one."""
+    replaced_by: LocalObjectReference | None = None
+    """The model of its line that replaced it as the published one."""
 
 
 class TrainedModel(KubedetObject):
@@ -197,6 +223,10 @@ class TrainedModel(KubedetObject):
         PrinterColumn("mAP", ".status.metrics.bboxMAP", "number", "COCO bbox mAP on the validation split."),
         PrinterColumn("Published", ".spec.published", "boolean", "Whether it is offered for inference."),
         PrinterColumn("Phase", ".status.phase", "string", "Pending, Ready, Published or Failed.", priority=1),
+        PrinterColumn("Line", ".spec.publishPolicy.modelLine", "string", "Its model line.", priority=1),
+        PrinterColumn(
+            "Gate", ".status.publishGate.passed", "boolean", "Whether it passed its gate.", priority=1
+        ),
         AGE_COLUMN,
     )
     SELECTABLE_FIELDS: ClassVar[tuple[str, ...]] = (".spec.baseModelRef.name", ".spec.datasetRef.name")

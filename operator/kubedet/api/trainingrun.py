@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, WithJsonSchema
 
 from kubedet.api import cfgoptions
 from kubedet.api.common import (
     CONDITIONS_LIST_SCHEMA,
-    LABEL_VALUE_PATTERN,
     MAX_CONDITIONS,
-    QUALIFIED_NAME_PATTERN,
     Condition,
     DNSLabel,
     DNSSubdomain,
@@ -28,8 +26,11 @@ from kubedet.api.common import (
     validations,
 )
 from kubedet.api.constants import Phase
+from kubedet.api.placement import Toleration
 from kubedet.api.podmetadata import LabelValue, PodMetadata
+from kubedet.api.publishing import PublishPolicy
 from kubedet.api.resource import AGE_COLUMN, CRDNames, KubedetObject, PrinterColumn
+from kubedet.api.usage import RunStatistics
 
 # An OCI image reference: registry/repository[:tag][@sha256:digest].
 IMAGE_PATTERN = (
@@ -56,42 +57,6 @@ class Resources(KubedetModel):
     """Scratch disk per pod (the /workspace working directory, /tmp and logs), request and limit,
     e.g. 20Gi. A pod that writes more is evicted by the kubelet; such evictions count against
     spec.backoffLimit. Unset uses the operator's default (20Gi)."""
-
-
-class Toleration(KubedetModel):
-    """A toleration of a node taint (the subset of core/v1 Toleration a training pod needs)."""
-
-    model_config = ConfigDict(
-        json_schema_extra=validations(
-            cel(
-                "self.operator != 'Exists' || !has(self.value) || self.value == ''",
-                "spec.tolerations: value must be empty when operator is Exists",
-            ),
-            cel(
-                "has(self.key) || self.operator == 'Exists'",
-                "spec.tolerations: a toleration without a key must use operator Exists",
-            ),
-        )
-    )
-
-    key: str | None = Field(default=None, max_length=316, pattern=QUALIFIED_NAME_PATTERN)
-    """Taint key to tolerate; unset with operator Exists tolerates every taint."""
-    operator: Literal["Exists", "Equal"] = "Equal"
-    """Equal matches key and value, Exists matches the key alone."""
-    value: str | None = Field(default=None, max_length=63, pattern=LABEL_VALUE_PATTERN)
-    """Taint value to match with operator Equal."""
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    """Taint effect to match; unset matches every effect."""
-    toleration_seconds: int | None = Field(default=None, ge=0)
-    """With effect NoExecute: how long the pod stays bound after the taint appears."""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Toleration:
-        if self.operator == "Exists" and self.value:
-            raise ValueError("spec.tolerations: value must be empty when operator is Exists")
-        if self.key is None and self.operator != "Exists":
-            raise ValueError("spec.tolerations: a toleration without a key must use operator Exists")
-        return self
 
 
 class Output(KubedetModel):
@@ -134,6 +99,7 @@ FROZEN_SPEC_FIELDS = (
     "output",
     "queueName",
     "cfgOptions",
+    "publishPolicy",
 )
 UNTYPED_SPEC_FIELDS = ("cfgOptions",)
 
@@ -180,7 +146,12 @@ class TrainingRunSpec(KubedetModel):
     Once it was scheduled (suspend false), the training-shaping fields are frozen; suspending it again
     pauses its Job."""
     publish: bool = False
-    """Publish the resulting TrainedModel when the run succeeds."""
+    """Publish the resulting TrainedModel when the run succeeds (with a publishPolicy: when it also
+    passes the policy's gate)."""
+    publish_policy: PublishPolicy | None = None
+    """The gate the run's model must pass to be published: figures on a golden dataset, and no regression
+    against the model published in its line. The model keeps the policy (spec.publishPolicy), so a later
+    publish by hand is held to the same gate."""
     queue_name: DNSLabel | None = None
     """Kueue LocalQueue to submit the Job to (sets kueue.x-k8s.io/queue-name). Unset: no Kueue."""
     active_deadline_seconds: int | None = Field(default=None, ge=1)
@@ -230,6 +201,13 @@ class Progress(KubedetModel):
     """Best COCO bbox mAP on the validation split so far."""
     best_epoch: int | None = Field(default=None, ge=1)
     """The epoch that reached bestMAP."""
+    pod_name: DNSSubdomain | None = None
+    """The training pod reporting: which attempt this progress belongs to."""
+    resumed_from_epoch: int | None = Field(default=None, ge=0)
+    """The epoch whose checkpoint the reporting attempt resumed from (0: it started afresh)."""
+    resumed_checkpoint_saved_at: Timestamp | None = None
+    """When that checkpoint was saved (by an earlier attempt); the operator counts that attempt's time
+    after it as lost (status.statistics)."""
 
 
 RunPhase = Annotated[Phase, *phases(Phase.PENDING, Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED)]
@@ -267,6 +245,9 @@ class TrainingRunStatus(KubedetModel):
     preemptions: int | None = Field(default=None, ge=0)
     """How often Kueue took the run's admission back (preempted it for a higher-priority workload, or
     evicted it); each time the run waits in its queue and resumes from its last checkpoint."""
+    statistics: RunStatistics | None = None
+    """The run's attempts (start, end, the epoch each resumed from, how it ended) and the GPU-seconds
+    they used and lost to disruptions; set once a training pod has started."""
 
 
 class TrainingRun(KubedetObject):

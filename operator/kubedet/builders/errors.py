@@ -15,18 +15,17 @@ ERROR_COMPONENT = "error"
 LOG_TAIL_LINES = 50
 
 
-def build_error_configmap(
-    run: TrainingRun, failure: Failure, now: datetime, log_tail: str | None
-) -> dict[str, Any]:
+def error_data(
+    failure: Failure, now: datetime, started: datetime | None, job_name: str, log_tail: str | None
+) -> dict[str, str]:
+    """What an error ConfigMap holds, for any Job kubedet runs (training, evaluation)."""
     ended = failure.termination
     data = {
         "reason": str(failure.reason),
         "message": failure.message,
         "failedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "startedAt": run.status.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if run.status and run.status.start_time
-        else "",
-        "jobName": naming.job_name(run.name),
+        "startedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ") if started else "",
+        "jobName": job_name,
     }
     if ended is not None:
         data |= {
@@ -36,13 +35,20 @@ def build_error_configmap(
             "terminationMessage": ended.message,
         }
     data["logTail"] = log_tail if log_tail is not None else "(the cluster could not serve the pod's log)"
+    return data
+
+
+def build_error_configmap(
+    run: TrainingRun, failure: Failure, now: datetime, log_tail: str | None
+) -> dict[str, Any]:
+    started = run.status.start_time if run.status else None
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": object_meta(
             naming.error_configmap_name(run.name), run.namespace, run_labels(run, ERROR_COMPONENT), run
         ),
-        "data": data,
+        "data": error_data(failure, now, started, naming.job_name(run.name), log_tail),
     }
 
 

@@ -34,6 +34,7 @@ DEFAULT_MEMORY = "16Gi"
 DEFAULT_EPHEMERAL_STORAGE = "20Gi"
 TMP_SIZE = "2Gi"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+POD_NAME_ENV = "KUBEDET_POD_NAME"
 
 # The trainer's "your input is wrong" exit code fails the Job at once: retrying cannot fix it.
 # Disruptions (eviction, preemption, node drain) are not the run's fault and do not use up
@@ -145,6 +146,8 @@ def build_training_job(run: TrainingRun, run_spec: RunSpec, config: OperatorConf
         {"name": "KUBEDET_PVC_ROOT", "value": config.pvc_mount_root},
         {"name": "KUBEDET_RUN_NAME", "value": run.name},
         {"name": "KUBEDET_RUN_NAMESPACE", "value": run.namespace},
+        # Named in each progress report, so the operator knows which attempt reported.
+        {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "value": "1"},
         {"name": "HOME", "value": WORKSPACE},
         *_distributed_env(run),

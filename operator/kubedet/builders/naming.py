@@ -44,3 +44,11 @@ def preflight_job_name(dataset_name: str, fingerprint: str) -> str:
 
 def cleanup_job_name(run_name: str) -> str:
     return _fit(run_name, "cleanup", limit=52)
+
+
+def gate_evaluation_name(model: str, dataset: str, split: str, weights: str) -> str:
+    return _fit(f"{model}-on-{dataset}-{split}", weights, limit=253)
+
+
+def evaluation_job_name(evaluation_name: str) -> str:
+    return _fit(evaluation_name, "eval", limit=52)

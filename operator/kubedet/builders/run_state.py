@@ -20,7 +20,7 @@ from kubedet.api.dataset import Dataset
 from kubedet.api.runspec import FailureReason, TrainerFailure, TrainerResult
 from kubedet.api.trainedmodel import TrainedModel
 from kubedet.api.trainingrun import Progress, TrainingRun, TrainingRunStatus
-from kubedet.builders import kueue, naming
+from kubedet.builders import attempts, kueue, naming
 from kubedet.builders import pods as podinfo
 from kubedet.builders.job import KUEUE_QUEUE_LABEL
 
@@ -270,17 +270,35 @@ def _succeed(
         }
     )
     mAP = f"; bbox mAP {best:.3f}" if best is not None else ""
+    created = f"TrainedModel {model} was created{mAP}{renamed}"
+    stopped = early_stop_message(run, result)
     _set(
         decision,
         run,
         ConditionType.SUCCEEDED,
         True,
-        Reason.TRAINING_SUCCEEDED,
-        f"TrainedModel {model} was created{mAP}{renamed}",
+        Reason.EARLY_STOPPED if stopped else Reason.TRAINING_SUCCEEDED,
+        f"{stopped}; {created}" if stopped else created,
         now,
     )
     _set(decision, run, ConditionType.FAILED, False, Reason.TRAINING_SUCCEEDED, "the run succeeded", now)
     _finish(decision, run, Phase.SUCCEEDED, now)
+
+
+def early_stop_message(run: TrainingRun, result: TrainerResult) -> str | None:
+    """Why and where early stopping ended the run, or None when it trained every epoch."""
+    stats, rule = result.statistics, run.spec.hyperparameters.early_stopping
+    if not stats.stopped_early:
+        return None
+    requested = stats.requested_epochs or run.spec.hyperparameters.epochs
+    why = (
+        f"validation bbox mAP did not improve by {rule.min_delta:g} for {rule.patience} validation rounds"
+        if rule is not None
+        else "early stopping ended the training"
+    )
+    best = result.metrics.get("bbox_mAP")
+    kept = f"kept epoch {stats.best_epoch}" + (f" (bbox mAP {best:.3f})" if best is not None else "")
+    return f"{why}: stopped after epoch {stats.epochs} of {requested}; {kept}"
 
 
 def _set_scheduled(
@@ -402,6 +420,9 @@ def _track(decision: Decision, observed: Observed, job: dict[str, Any], now: dat
         # succeeded; the pod's event comes within moments, the re-check bounds the wait.
         decision.recheck_after = wait
         return
+    decision.status.statistics = attempts.record_attempts(
+        run, decision.status.statistics, pods, decision.status.progress, job_suspended, queued, now
+    )
     if finished:
         result = podinfo.result_of(pods)
         if result is None:
@@ -636,6 +657,10 @@ def decide(observed: Observed, now: datetime) -> Decision:
     job = observed.job
     if job is None:
         if status.start_time is not None and status.job_name and not observed.job_name_taken:
+            # Its pods went with it: an attempt still open ended then.
+            status.statistics = attempts.record_attempts(
+                run, status.statistics, [], status.progress, False, False, now
+            )
             _fail(
                 decision,
                 run,

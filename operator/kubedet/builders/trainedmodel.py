@@ -21,6 +21,7 @@ from kubedet.api.trainedmodel import (
     TrainingStatistics,
 )
 from kubedet.api.trainingrun import TrainingRun
+from kubedet.api.usage import ComputeTime
 from kubedet.builders import naming
 from kubedet.builders.meta import object_meta, run_labels
 
@@ -55,6 +56,7 @@ def build_trained_model(
         base_model_ref=LocalObjectReference(name=run.spec.base_model_ref.name),
         dataset_ref=LocalObjectReference(name=dataset.name),
         training_run_ref=LocalObjectReference(name=run.name),
+        publish_policy=run.spec.publish_policy,
     )
     labels = run_labels(run, "model") | {
         Label.DATASET: dataset.name,
@@ -83,8 +85,14 @@ def statistics_annotations(result: TrainerResult) -> dict[str, str]:
 
 
 def trained_model_status(
-    result: TrainerResult, generation: int | None, now: datetime, published: bool
+    result: TrainerResult,
+    generation: int | None,
+    now: datetime,
+    published: bool,
+    usage: ComputeTime | None = None,
 ) -> TrainedModelStatus:
+    """The first status of a succeeded run's model; `usage` is the run's status.statistics (its
+    attempts and compute time), copied as they were when it succeeded."""
     metrics = BoxMetrics(
         **{
             field: result.metrics[name]
@@ -94,9 +102,12 @@ def trained_model_status(
     )
     stats = result.statistics
     statistics = TrainingStatistics(
+        **(usage.model_dump() if usage is not None else {}),
         training_duration_seconds=int(stats.duration_seconds),
         total_parameters=stats.total_parameters,
         epochs=stats.epochs,
+        requested_epochs=stats.requested_epochs,
+        stopped_early=stats.stopped_early if stats.requested_epochs is not None else None,
         best_epoch=stats.best_epoch or None,
         learning_rate=stats.learning_rate,
         final_loss=stats.final_loss if stats.final_loss is not None and stats.final_loss >= 0 else None,

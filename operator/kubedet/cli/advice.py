@@ -60,6 +60,19 @@ ADVICE: dict[str, str] = {
     Reason.SUSPENDED: "spec.suspend is true. Run `kubectl kubedet resume <run>` to schedule it.",
     Reason.PENDING: "The pods are waiting to start (pulling the image, or waiting for a node). Give it a "
     "minute; the Events below say what the pods wait for.",
+    Reason.MODEL_NOT_FOUND: "The evaluation names a TrainedModel that does not exist in this namespace. "
+    "Create another ModelEvaluation with the right spec.modelRef (evaluations are immutable); this one "
+    "starts by itself if the model appears.",
+    Reason.MODEL_NOT_READY: "The model to evaluate is not Ready yet (being checked, or its run has not "
+    "succeeded). The evaluation starts by itself once it is.",
+    Reason.EVALUATION_INVALID: "The dataset cannot be scored as asked (usually: it has no such split). "
+    "Create another ModelEvaluation with spec.split val or train, or give the dataset a test split.",
+    Reason.EVALUATION_FAILED: "An evaluation the publish gate needs failed, so the gate cannot pass. "
+    "`kubectl describe meval <name>` (named in the message) says why; fix it and delete that evaluation: "
+    "the gate creates it again.",
+    Reason.GATE_FAILED: "The model did not pass its publish policy's gate: the message names each failed "
+    "check with both numbers. It stays unpublished; train a better model, or have someone who may "
+    "override gates publish it.",
     Reason.UNKNOWN: "kubedet could not tell why. Read the error ConfigMap's log tail and the Events; if "
     "they do not explain it, report it to your cluster admin with `kubectl kubedet why <run> -o yaml`.",
 }
@@ -72,10 +85,15 @@ HEALTHY = {
     Reason.TRAINING,
     Reason.NOT_SUSPENDED,
     Reason.TRAINING_SUCCEEDED,
+    Reason.EARLY_STOPPED,
     Reason.READY,
     Reason.PUBLISHED,
     Reason.NOT_PUBLISHED,
     Reason.NOT_READY,
+    Reason.EVALUATION_SUCCEEDED,
+    Reason.EVALUATING,
+    Reason.GATE_PASSED,
+    Reason.REPLACED,
 }
 """Reasons of progress rather than of a problem: they need no advice."""
 

@@ -108,6 +108,20 @@ class Kube:
             )
         )
 
+    def create(self, plural: str, body: dict[str, Any]) -> dict:
+        return dict(
+            self.call(
+                self.custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                plural,
+                body,
+                what=(plural, None, self.namespace, False),
+                verb="create",
+            )
+        )
+
     def call(
         self,
         method: Any,

@@ -49,6 +49,12 @@ def lines(models: list[dict[str, Any]]) -> list[str]:
             return []
         spec = models[i].get("spec", {})
         nodes: list[Any] = []
+        status = models[i].get("status") or {}
+        line = (spec.get("publishPolicy") or {}).get("modelLine")
+        if status.get("replaces"):
+            nodes.append((f"replaced {status['replaces']['name']} as line {line}'s published model", []))
+        if status.get("replacedBy"):
+            nodes.append((f"replaced by {status['replacedBy']['name']} in line {line}", []))
         if spec.get("trainingRunRef"):
             nodes.append((f"run {spec['trainingRunRef']['name']}", []))
         if spec.get("datasetRef"):
@@ -72,6 +78,9 @@ def lineage(kube: Kube, name: str, output: str | None, out: Callable[[str], None
                         "trainingRun": (m["spec"].get("trainingRunRef") or {}).get("name"),
                         "dataset": (m["spec"].get("datasetRef") or {}).get("name"),
                         "baseModel": (m["spec"].get("baseModelRef") or {}).get("name"),
+                        "modelLine": (m["spec"].get("publishPolicy") or {}).get("modelLine"),
+                        "replaces": ((m.get("status") or {}).get("replaces") or {}).get("name"),
+                        "replacedBy": ((m.get("status") or {}).get("replacedBy") or {}).get("name"),
                     }
                     for m in models
                 ],

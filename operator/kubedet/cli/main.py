@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from kubedet.cli import actions, lineage, logs, stats, status, why
+from kubedet.cli import actions, compare, lineage, logs, stats, status, why
 from kubedet.cli.kube import CliError, Identity, Kube
 
 
@@ -51,6 +51,20 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("run")
     p = sub.add_parser("lineage", parents=[common], help="base models, datasets and runs behind a model")
     p.add_argument("model")
+    p = sub.add_parser(
+        "compare", parents=[common], help="two models' evaluations on a dataset, class by class"
+    )
+    p.add_argument("model_a", metavar="MODEL_A")
+    p.add_argument("model_b", metavar="MODEL_B")
+    p.add_argument("--on", dest="dataset", required=True, metavar="DATASET", help="the dataset to score on")
+    p.add_argument("--split", default="test", choices=["test", "val", "train"], help="its split (test)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds to wait for missing evaluations")
+    p.add_argument(
+        "--gpus",
+        type=int,
+        choices=[0, 1],
+        help="GPUs of the evaluations it creates (default: as the other's)",
+    )
     p = sub.add_parser("list", parents=[common], help="runs and models")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     return top
@@ -83,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
         return actions.set_suspended(kube, args.run, command == "suspend", out)
     if command == "lineage":
         return lineage.lineage(kube, args.model, output, out)
+    if command == "compare":
+        options = compare.CompareOptions(args.timeout, args.gpus, output)
+        return compare.compare(kube, args.model_a, args.model_b, args.dataset, args.split, options, out)
     if command == "list":
         return status.list_objects(kube, args.all_namespaces, output, out)
     raise CliError(f"unknown command {command}", 2)

@@ -1,5 +1,6 @@
 """`stats RUN|MODEL [--plot DIR]`: the training history from the cluster-side summary (the TrainedModel's
-kubedet.io/statistics annotation, readable with get on trainedmodels/status)."""
+kubedet.io/statistics annotation, readable with get on trainedmodels/status), and the compute it took
+(GPU time used and lost, the attempts: kubedet.cli.usage)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from pydantic import ValidationError
 from kubedet.api.runspec import STATISTICS_ANNOTATION, TrainingSummary
 from kubedet.cli import render
 from kubedet.cli.kube import EXIT_FORBIDDEN, EXIT_NOT_FOUND, MODELS, RUNS, CliError, Kube
+from kubedet.cli.usage import usage_lines
 
 
-def resolve_model(kube: Kube, name: str) -> dict[str, Any]:
-    """The TrainedModel named `name`, or the one the run named `name` produced (status reads only)."""
+def resolve(kube: Kube, name: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(run, model): the TrainedModel named `name` (no run), or the run named `name` and the model it
+    produced (None while it has none). Status reads only."""
     try:
-        return kube.get(MODELS, name, status=True)
+        return None, kube.get(MODELS, name, status=True)
     except CliError as model_error:
         if model_error.code not in (EXIT_NOT_FOUND, EXIT_FORBIDDEN):
             raise
@@ -31,13 +34,7 @@ def resolve_model(kube: Kube, name: str) -> dict[str, Any]:
                 raise model_error from None
             raise
         model = ((run.get("status") or {}).get("trainedModelRef") or {}).get("name")
-        if not model:
-            phase = (run.get("status") or {}).get("phase", "Pending")
-            raise CliError(
-                f"run {name} is {phase} and has produced no model yet; its statistics appear "
-                f"when it succeeds (`kubectl kubedet status {name}` shows its progress)"
-            ) from None
-        return kube.get(MODELS, model, status=True)
+        return run, kube.get(MODELS, model, status=True) if model else None
 
 
 def summary_of(model: dict[str, Any]) -> TrainingSummary | None:
@@ -77,7 +74,10 @@ def _sci(value: float | None) -> str:
 
 
 def stats(kube: Kube, name: str, plot: str | None, output: str | None, out: Callable[[str], None]) -> int:
-    model = resolve_model(kube, name)
+    run, model = resolve(kube, name)
+    if model is None:
+        assert run is not None
+        return run_stats(run, plot, output, out)
     summary = summary_of(model)
     status = model.get("status") or {}
     if output in ("json", "yaml"):
@@ -94,11 +94,19 @@ def stats(kube: Kube, name: str, plot: str | None, output: str | None, out: Call
         )
     else:
         st, metrics = status.get("statistics") or {}, status.get("metrics") or {}
+        stopped = (
+            f"  stopped early after epoch {st.get('epochs')} of {st.get('requestedEpochs')}"
+            if st.get("stoppedEarly")
+            else ""
+        )
         out(
             f"TrainedModel {model['metadata']['name']}  mAP {render.number(metrics.get('bboxMAP'))}  "
             f"mAP50 {render.number(metrics.get('bboxMAP50'))}  best epoch {st.get('bestEpoch', '-')}/"
             f"{st.get('epochs', '-')}  trained in {render.duration(st.get('trainingDurationSeconds'))}"
+            f"{stopped}"
         )
+        for line in usage_lines(st):
+            out(line)
         if summary is None:
             out(
                 "No training history was recorded for this model (imported by hand, or trained before "
@@ -127,6 +135,29 @@ def stats(kube: Kube, name: str, plot: str | None, output: str | None, out: Call
             raise CliError("no training history to plot")
         for path in plot_summary(summary, Path(plot)):
             out(f"wrote {path}")
+    return 0
+
+
+def run_stats(run: dict[str, Any], plot: str | None, output: str | None, out: Callable[[str], None]) -> int:
+    """A run that has produced no model yet: its attempts and compute time so far."""
+    status, name = run.get("status") or {}, run["metadata"]["name"]
+    if output in ("json", "yaml"):
+        out(render.structured({"run": name, "model": None, "statistics": status.get("statistics")}, output))
+    else:
+        resources = (run.get("spec") or {}).get("resources") or {}
+        gpus = int(resources.get("gpusPerNode", 1)) * int(resources.get("nodes", 1))
+        progress = render.progress_line(status.get("progress"))
+        out(f"TrainingRun {name}  {status.get('phase', 'Pending')}  {progress}")
+        out("\n".join(usage_lines(status.get("statistics"), gpus)) or "No training pod has started yet.")
+        if status.get("phase") == "Failed":
+            out(f"\nIt failed, so it has no model and no training history (`kubectl kubedet why {name}`).")
+        else:
+            out(
+                f"\nIts training history appears when it succeeds (`kubectl kubedet status {name}` shows "
+                "its progress)."
+            )
+    if plot:
+        raise CliError(f"run {name} has produced no model yet: no training history to plot")
     return 0
 
 

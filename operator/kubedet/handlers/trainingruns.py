@@ -187,12 +187,15 @@ def _create_model(run: TrainingRun, observed: Observed, decision: Decision) -> N
         raise NameTaken(f"TrainedModel {name} exists and was not made by this run")
     # The complete first status, as the model reconciler would judge it (conditions Ready and
     # Published): it then finds nothing to add, and the model costs one status write, not two.
-    trained = trained_model_status(decision.result, 1, now(), published=False)
+    trained = trained_model_status(
+        decision.result, 1, now(), published=False, usage=decision.status.statistics
+    )
     model = TrainedModel.model_validate({**body, "metadata": {**body["metadata"], "generation": 1}})
     status = model_status(model.model_copy(update={"status": trained}), True, now())
     kube.patch_status("trainedmodels", run.namespace, name, status.to_wire())
-    if run.spec.publish:
+    if run.spec.publish and run.spec.publish_policy is None:
         # The run's author was allowed to ask for publishing (the API server checked it at admission).
+        # With a publish policy the gate publishes it, once it passed (handlers/publishgates.py).
         kube.patch_object("trainedmodels", run.namespace, name, {"spec": {"published": True}})
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from kubedet.api.constants import GROUP, ConditionStatus, ConditionType
 from kubedet.manifests.policy_objects import policy_binding, validating_policy
 from kubedet.manifests.roles import (
+    OVERRIDE_GATE_SUBRESOURCE,
     PUBLISH_SUBRESOURCE,
     SCHEDULE_SUBRESOURCE,
     VIRTUAL_VERB,
@@ -31,6 +32,7 @@ MODELS_POLICY_FILE = "trainedmodels-publish-policy.yaml"
 
 _SCHEDULE_ROLE = role_for_claim("ScheduleTrainingRun")
 _PUBLISH_ROLE = role_for_claim("PublishTrainingRunTrainedModel")
+_OVERRIDE_ROLE = role_for_claim("OverridePublishGate")
 
 
 def _literal(text: str) -> str:
@@ -61,8 +63,7 @@ def cel_flag_turned_on(field: str) -> str:
 
 
 def cel_ready() -> str:
-    return (f"has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, "
-            f"c.type == '{ConditionType.READY}' && c.status == '{ConditionStatus.TRUE}')")
+    return cel_condition(ConditionType.READY, ConditionStatus.TRUE)
 
 
 # Absent means false (the CRD default), so "not suspended" is written to hold for both.
@@ -85,6 +86,23 @@ NOT_SUCCEEDED_MESSAGE = (
     "has not succeeded: only a Ready trained model can be published (kubedet marks it Ready when its run "
     "succeeds); wait for condition Ready, or set spec.publish: true on the run before it finishes"
 )
+
+
+GATE_OVERRIDE_MESSAGE = (
+    f"; publishing it anyway needs {_permission(OVERRIDE_GATE_SUBRESOURCE)} ({granted_by(_OVERRIDE_ROLE)})"
+)
+
+
+def cel_condition(kind: ConditionType, status: ConditionStatus) -> str:
+    return (f"has(object.status) && has(object.status.conditions) && object.status.conditions.exists(c, "
+            f"c.type == '{kind}' && c.status == '{status}')")
+
+
+def cel_gate_verdict() -> str:
+    """CEL: the PublishGate condition's message, or why there is none."""
+    gate = f"object.status.conditions.filter(c, c.type == '{ConditionType.PUBLISH_GATE}')"
+    return (f"(has(object.status) && has(object.status.conditions) && size({gate}) > 0 ? {gate}[0].message"
+            " : 'its gate has not been evaluated yet (the operator evaluates it once the model is Ready)')")
 
 
 def _validation(expression: str, message_expression: str, reason: str) -> dict[str, str]:
@@ -133,6 +151,10 @@ def models_policy() -> dict[str, Any]:
         # the operator last recorded; on CREATE there is none yet.
         {"name": "ready", "expression": cel_ready()},
         {"name": "mayPublish", "expression": cel_authorized(PUBLISH_SUBRESOURCE, "object.metadata.name")},
+        {"name": "gated", "expression": "has(object.spec.publishPolicy)"},
+        {"name": "gatePassed", "expression": cel_condition(ConditionType.PUBLISH_GATE, ConditionStatus.TRUE)},
+        {"name": "mayOverride",
+         "expression": cel_authorized(OVERRIDE_GATE_SUBRESOURCE, "object.metadata.name")},
     ]
     validations = [
         _validation(
@@ -145,6 +167,13 @@ def models_policy() -> dict[str, Any]:
             "'TrainedModel ' + object.metadata.name + ' cannot be published yet: its TrainingRun '"
             f" + object.spec.trainingRunRef.name + {_literal(' ' + NOT_SUCCEEDED_MESSAGE)}",
             "Invalid",
+        ),
+        _validation(
+            "!variables.publishes || !variables.gated || variables.gatePassed || variables.mayOverride",
+            "'TrainedModel ' + object.metadata.name + ' has not passed the publish gate of its line ' + "
+            f"object.spec.publishPolicy.modelLine + ': ' + {cel_gate_verdict()} + "
+            f"{_literal(GATE_OVERRIDE_MESSAGE)}",
+            "Forbidden",
         ),
     ]
     return _policy(MODELS_POLICY, "trainedmodels", variables, validations)

@@ -24,6 +24,7 @@ from kubedet.api.constants import GROUP
 RBAC_GROUP = "rbac.authorization.k8s.io"
 SCHEDULE_SUBRESOURCE = "trainingruns/schedule"
 PUBLISH_SUBRESOURCE = "trainedmodels/publish"
+OVERRIDE_GATE_SUBRESOURCE = "trainedmodels/override-publish-gate"
 VIRTUAL_VERB = "update"
 READ_VERBS = ("get", "list", "watch")
 
@@ -110,10 +111,12 @@ _EDITORS = {Composite.EDITOR, Composite.ADMIN}
 CLAIM_ROLES: tuple[ClaimRole, ...] = (
     claim_role(
         "ViewTrainingRuns",
-        "See training runs, trained models and datasets (the app: viewing models needs ViewTrainingRuns).",
+        "See training runs, trained models, model lines and datasets (the app: viewing models needs "
+        "ViewTrainingRuns).",
         (
-            Rule((GROUP,), ("trainingruns", "trainedmodels", "datasets"), READ_VERBS,
-                 "the three kinds, as kubectl get/describe and watchers need them"),
+            Rule((GROUP,), ("trainingruns", "trainedmodels", "datasets", "modellines"), READ_VERBS,
+                 "the kinds, as kubectl get/describe and watchers need them; a model line is a view of "
+                 "its models (which one is published)"),
             Rule(("",), ("configmaps",), ("get",),
                  "a failed run's error ConfigMap (<run>-error, named by status.errorConfigMapRef); RBAC "
                  "cannot select by label, so `get` by name only: no list or watch, nothing to enumerate"),
@@ -138,6 +141,22 @@ CLAIM_ROLES: tuple[ClaimRole, ...] = (
               "the status subresource holds a model's mAP metrics and training statistics; get by name"),),
         _ALL,
         BuiltinRole.VIEW,
+    ),
+    claim_role(
+        "ViewModelEvaluations",
+        "See model evaluations and their figures (COCO metrics per class on a dataset's split).",
+        (Rule((GROUP,), ("modelevaluations", "modelevaluations/status"), READ_VERBS,
+              "evaluations are measurements: their status is what a viewer comes for"),),
+        _ALL,
+        BuiltinRole.VIEW,
+    ),
+    claim_role(
+        "CreateModelEvaluation",
+        "Evaluate models: create a ModelEvaluation (a Job scores a model on a dataset), or delete one.",
+        (Rule((GROUP,), ("modelevaluations",), ("create", "delete"),
+              "an evaluation's spec is immutable, so creating and deleting is all there is to do"),),
+        _EDITORS,
+        BuiltinRole.EDIT,
     ),
     claim_role(
         "CreateTrainingRun",
@@ -185,6 +204,15 @@ CLAIM_ROLES: tuple[ClaimRole, ...] = (
         {Composite.PUBLISHER, Composite.ADMIN},
         BuiltinRole.ADMIN,
     ),
+    claim_role(
+        "OverridePublishGate",
+        "Publish a model whose publish policy's gate failed or has not run, and seed a model line.",
+        (Rule((GROUP,), (OVERRIDE_GATE_SUBRESOURCE,), (VIRTUAL_VERB,),
+              "virtual: asked for by the trainedmodels admission policy when a model with a publishPolicy "
+              "is published without a passed gate"),),
+        {Composite.ADMIN},
+        BuiltinRole.ADMIN,
+    ),
     ClaimRole(
         "kubedet-manage-datasets-and-models",
         None,
@@ -194,6 +222,8 @@ CLAIM_ROLES: tuple[ClaimRole, ...] = (
                  "datasets are curated: publishing one makes it trainable for everyone"),
             Rule((GROUP,), ("trainedmodels",), ("create", "delete"),
                  "importing base models by hand and removing models"),
+            Rule((GROUP,), ("modellines",), ("create", "update", "patch", "delete"),
+                 "describing model lines (the operator creates a line the first time a model names it)"),
         ),
         frozenset({Composite.ADMIN}),
         BuiltinRole.ADMIN,

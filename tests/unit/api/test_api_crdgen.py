@@ -27,6 +27,12 @@ MAPS = {
     "spec.preflight.podMetadata.labels",
     "spec.preflight.podMetadata.annotations",
     "status.metrics.perClassAP",
+    "status.metrics.perClassRecall",
+    "spec.publishPolicy.minClassAP",
+    *(
+        f"spec.publishPolicy.evaluation.{field}"
+        for field in ("nodeSelector", "podMetadata.labels", "podMetadata.annotations")
+    ),
 }
 
 

@@ -143,6 +143,12 @@ def test_multi_node_job_is_indexed_with_rendezvous_env() -> None:
     assert service["spec"]["clusterIP"] == "None" and service["metadata"]["name"] == "run-1-workers"
 
 
+def test_the_trainer_knows_its_pod_name_to_say_which_attempt_reports() -> None:
+    _, job = job_for()
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["KUBEDET_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
 def test_run_spec_reaches_the_trainer_as_a_file_from_the_pod_annotation() -> None:
     run = f.run(
         hyperparameters={"epochs": 7, "batchSize": 4}, cfgOptions={"optim_wrapper.clip_grad.max_norm": 10}

@@ -80,7 +80,9 @@ def worst_case_result() -> TrainerResult:
         statistics=TrainerStatistics(
             duration_seconds=1e9,
             total_parameters=10**12,
-            epochs=500,
+            epochs=499,
+            requested_epochs=500,
+            stopped_early=True,
             learning_rate=1e-5,
             final_loss=1.234567e-7,
             best_epoch=500,
