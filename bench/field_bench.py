@@ -110,6 +110,13 @@ def write(output: Path, report: dict[str, Any]) -> None:
     output.write_text(json.dumps(report, indent=2) + "\n")
 
 
+def queueing_modes(no_kueue: bool, kueue_only: bool) -> tuple[str | None, ...]:
+    """Without Kueue (None), with it (its LocalQueue), or both in that order."""
+    if no_kueue:
+        return (None,)
+    return (field.LOCAL_QUEUE,) if kueue_only else (None, field.LOCAL_QUEUE)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quota-fraction", type=float, default=0.25, help="Kueue's GPU quota as a fraction of N (runs queue)"
     )
-    parser.add_argument("--no-kueue", action="store_true", help="measure without Kueue only")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--no-kueue", action="store_true", help="measure without Kueue only")
+    modes.add_argument("--kueue-only", action="store_true", help="measure with Kueue only")
     parser.add_argument("--down", action="store_true", help="tear the devcluster down at the end")
     parser.add_argument("--output", type=Path, help="default: bench/results/field-<date>.json")
     parser.add_argument(
@@ -146,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         rotation = 0
         for n in args.runs:
-            for queue in (None, *(() if args.no_kueue else (field.LOCAL_QUEUE,))):
+            for queue in queueing_modes(args.no_kueue, args.kueue_only):
                 if queue:
                     gpus = max(8, int(n * args.quota_fraction))
                     dev.apply_objects("default", field.queue_objects(gpus))

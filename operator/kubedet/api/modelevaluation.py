@@ -139,6 +139,9 @@ class ModelEvaluationStatus(KubedetModel):
     """sha256 of the checkpoint that was scored: an evaluation speaks for these weights only."""
     dataset_digest: Sha256 | None = None
     """sha256 of the split's annotations as scored: equal digests mean the same images and boxes."""
+    dataset_generation: int | None = Field(default=None, ge=0)
+    """The Dataset's metadata.generation when the Job was made: a dataset changed since (a new generation)
+    makes the evaluation stale for publish gates, which then score again."""
     duration_seconds: float | None = Field(default=None, ge=0)
     """How long the scoring took in the pod."""
     error_config_map_ref: LocalObjectReference | None = None

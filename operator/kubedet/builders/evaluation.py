@@ -310,6 +310,7 @@ def decide_evaluation(
         except ValueError as error:
             return build.failed(Reason.EVALUATION_INVALID, f"spec.split: {_first_problem(error)}")
         build.decision.create_job = evaluation_spec
+        status.dataset_generation = dataset.generation
         status.job_name = naming.evaluation_job_name(evaluation.name)
         status.start_time = status.start_time or now
         return build.pending(Reason.JOB_CREATED, f"Job {status.job_name} created to score {model.name}")

@@ -29,8 +29,10 @@ def checkpoint_digest(model: TrainedModel) -> str | None:
     return digests.checkpoint if digests else None
 
 
-def answers(evaluation: ModelEvaluation, model: TrainedModel, policy: PublishPolicy) -> bool:
-    """The evaluation scores this model's current weights on the policy's golden split."""
+def answers(
+    evaluation: ModelEvaluation, model: TrainedModel, policy: PublishPolicy, dataset_generation: int | None
+) -> bool:
+    """The evaluation scores this model's current weights on the policy's golden split as it is now."""
     spec, status = evaluation.spec, evaluation.status
     if (spec.model_ref.name, spec.dataset_ref.name, spec.split) != (
         model.name,
@@ -40,14 +42,20 @@ def answers(evaluation: ModelEvaluation, model: TrainedModel, policy: PublishPol
         return False
     digest = checkpoint_digest(model)
     scored = status.model_digest if status else None
-    return not (digest and scored and scored != digest)
+    if digest and scored and scored != digest:
+        return False
+    scored_generation = status.dataset_generation if status else None
+    return not (dataset_generation and scored_generation and scored_generation != dataset_generation)
 
 
 def find_evaluation(
-    evaluations: list[ModelEvaluation], model: TrainedModel, policy: PublishPolicy
+    evaluations: list[ModelEvaluation],
+    model: TrainedModel,
+    policy: PublishPolicy,
+    dataset_generation: int | None = None,
 ) -> ModelEvaluation | None:
     """A succeeded evaluation that answers, else one on its way, else a failed one (newest first)."""
-    usable = [e for e in evaluations if answers(e, model, policy)]
+    usable = [e for e in evaluations if answers(e, model, policy, dataset_generation)]
     usable.sort(key=lambda e: str(e.metadata.get("creationTimestamp") or ""), reverse=True)
     for phases in ((Phase.SUCCEEDED,), (None, Phase.PENDING, Phase.RUNNING), (Phase.FAILED,)):
         found = next((e for e in usable if (e.status.phase if e.status else None) in phases), None)
@@ -56,13 +64,17 @@ def find_evaluation(
     return None
 
 
-def gate_evaluation_name(model: TrainedModel, policy: PublishPolicy) -> str:
-    """Deterministic per weights: a retry finds the evaluation it made; new weights get a new one."""
+def gate_evaluation_name(model: TrainedModel, policy: PublishPolicy, dataset_generation: int | None) -> str:
+    """Deterministic per weights and dataset generation: a retry finds the evaluation it made; new
+    weights or a changed dataset get a new one."""
     weights = (checkpoint_digest(model) or "undigested")[:8]
-    return naming.gate_evaluation_name(model.name, policy.golden_dataset_ref.name, policy.split, weights)
+    suffix = f"{weights}-g{dataset_generation or 0}"
+    return naming.gate_evaluation_name(model.name, policy.golden_dataset_ref.name, policy.split, suffix)
 
 
-def build_gate_evaluation(model: TrainedModel, policy: PublishPolicy) -> dict[str, Any]:
+def build_gate_evaluation(
+    model: TrainedModel, policy: PublishPolicy, dataset_generation: int | None = None
+) -> dict[str, Any]:
     """The ModelEvaluation a gate needs of `model` (the candidate or its line's published model), owned by
     `model` whichever gate asked for it: it measures those weights and goes with them."""
     template = policy.evaluation or EvaluationTemplate()
@@ -76,7 +88,7 @@ def build_gate_evaluation(model: TrainedModel, policy: PublishPolicy) -> dict[st
         "apiVersion": "kubedet.io/v1alpha1",
         "kind": "ModelEvaluation",
         "metadata": {
-            "name": gate_evaluation_name(model, policy),
+            "name": gate_evaluation_name(model, policy, dataset_generation),
             "namespace": model.namespace,
             "labels": {
                 Label.TRAINED_MODEL: model.name[:63],
@@ -192,6 +204,7 @@ def decide_gate(
     evaluations: list[ModelEvaluation],
     publish_requested: bool,
     now: datetime,
+    dataset_generation: int | None = None,
 ) -> GateDecision:
     """The gate's state for `model` (which has a publishPolicy); `champion` is its line's published model
     (None when the line has none, or it is `model` itself)."""
@@ -207,12 +220,15 @@ def decide_gate(
         model_line=policy.model_line,
         champion_ref=LocalObjectReference(name=champion.name) if champion else None,
     )
-    mine = find_evaluation(evaluations, model, policy)
-    theirs = find_evaluation(evaluations, champion, policy) if champion and policy.must_not_regress else None
+    generation = dataset_generation
+    mine = find_evaluation(evaluations, model, policy, generation)
+    theirs = None
+    if champion is not None and policy.must_not_regress:
+        theirs = find_evaluation(evaluations, champion, policy, generation)
     if mine is None:
-        decision.create.append(build_gate_evaluation(model, policy))
+        decision.create.append(build_gate_evaluation(model, policy, generation))
     if champion is not None and policy.must_not_regress and theirs is None:
-        decision.create.append(build_gate_evaluation(champion, policy))
+        decision.create.append(build_gate_evaluation(champion, policy, generation))
     gate.evaluation_ref = LocalObjectReference(name=mine.name) if mine else None
     gate.champion_evaluation_ref = LocalObjectReference(name=theirs.name) if theirs else None
     needed = [e for e in (mine, theirs) if e is not None]

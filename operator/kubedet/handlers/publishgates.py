@@ -86,7 +86,10 @@ def judge_gate(model: TrainedModel, indexes: dict[str, Any]) -> None:
     champion_body = one(indexes["models"], (model.namespace, pointer.name)) if pointer else None
     champion = TrainedModel.model_validate(champion_body) if champion_body else None
     evaluations = _evaluations(model.namespace, policy.golden_dataset_ref.name)
-    decision = decide_gate(model, champion, evaluations, _publish_requested(model, indexes), _now())
+    golden = one(indexes["datasets"], (model.namespace, policy.golden_dataset_ref.name))
+    generation = (golden or {}).get("metadata", {}).get("generation")
+    requested = _publish_requested(model, indexes)
+    decision = decide_gate(model, champion, evaluations, requested, _now(), generation)
     for body in decision.create:
         kube.create_custom(EVALUATIONS, model.namespace, body)
     old = model.status.to_wire() if model.status else {}

@@ -127,6 +127,7 @@ def test_creates_the_job_once_everything_is_ready() -> None:
     assert spec.model.checkpoint_uri == "pvc://models/rtmdet.pth"
     assert decision.status.job_name == "base-on-golden-eval"
     assert decision.status.start_time == fixtures.NOW
+    assert decision.status.dataset_generation == 1, "gates tell a changed dataset by its generation"
     assert condition(decision, ConditionType.SCHEDULED)[1] == Reason.JOB_CREATED
 
 

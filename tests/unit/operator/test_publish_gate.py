@@ -247,3 +247,15 @@ def test_a_settled_line_changes_nothing_and_an_unpublished_champion_empties_it(p
         assert decision.status is None and decision.unpublish == []
     else:
         assert decision.status is not None and decision.status.published_model_ref is None
+
+
+def test_an_evaluation_of_an_earlier_golden_dataset_generation_is_stale() -> None:
+    old = evaluation("on-generation-1", "challenger", sha=CHALLENGER_SHA)
+    assert old.status is not None
+    old.status.dataset_generation = 1
+    decision = decide_gate(model("challenger"), None, [old], False, fixtures.NOW, dataset_generation=2)
+    assert [b["metadata"]["name"] for b in decision.create] == ["challenger-on-golden-test-aaaaaaaa-g2"]
+    again = decide_gate(model("challenger"), None, [old], False, fixtures.NOW, dataset_generation=1)
+    gate = again.status.publish_gate
+    assert again.create == [] and gate is not None and gate.evaluation_ref is not None
+    assert gate.evaluation_ref.name == "on-generation-1"
