@@ -179,14 +179,11 @@ def validation_rounds(epochs: int, val_interval: int) -> int:
 _ROUNDS_CEL = "((self.epochs + self.valInterval - 1) / self.valInterval)"
 _EARLY_STOPPING_ROOM = cel(
     f"!has(self.earlyStopping) || self.earlyStopping.patience + 2 <= {_ROUNDS_CEL}",
-    message_expression=(
-        "'spec.hyperparameters.earlyStopping.patience is ' + string(self.earlyStopping.patience) + "
-        f"' but the run validates only ' + string({_ROUNDS_CEL}) + ' times (epochs ' + string(self.epochs) + "
-        "', valInterval ' + string(self.valInterval) + '): early stopping needs a first validation and '"
-        " + string(self.earlyStopping.patience) + ' more without improvement before the last one, so it "
-        "could never end the run early; lower patience, raise epochs or lower valInterval (it needs "
-        "patience + 2 validations), or remove earlyStopping'"
-    ),
+    # A fixed message: one built with string() of the numbers exceeds the API server's CEL cost budget.
+    "spec.hyperparameters.earlyStopping.patience: early stopping needs a first validation and patience "
+    "more without improvement before the last one (patience + 2 of the ceil(epochs / valInterval) "
+    "validations), or it could never end the run early; lower patience, raise epochs or lower "
+    "valInterval, or remove earlyStopping",
     field_path=".earlyStopping.patience",
 )
 
