@@ -202,13 +202,21 @@ def test_category_short_names_and_field_selectors(api: Devcluster, namespace: st
         "dataset.kubedet.io/dump-sites",
         "trainedmodel.kubedet.io/rtmdet-tiny-coco",
         "trainingrun.kubedet.io/dump-sites-rtmdet-tiny",
+        "modelevaluation.kubedet.io/dump-sites-faster-rcnn-on-golden",
     } <= listed
-    for short in ("dset", "tm", "tr"):
+    for short in ("dset", "tm", "tr", "meval"):
         assert api.kubectl("get", *ns, short, "-o", "name").stdout.strip()
     selected = api.kubectl(
         "get", *ns, "tr", "--field-selector", "spec.baseModelRef.name=rtmdet-tiny-coco", "-o", "name"
     ).stdout.split()
-    assert selected == ["trainingrun.kubedet.io/dump-sites-rtmdet-tiny"]
+    assert selected == [
+        "trainingrun.kubedet.io/dump-sites-rtmdet-tiny",
+        "trainingrun.kubedet.io/dump-sites-rtmdet-tiny-gated",
+    ]
+    scored = api.kubectl(
+        "get", *ns, "meval", "--field-selector", "spec.modelRef.name=dump-sites-faster-rcnn", "-o", "name"
+    ).stdout.split()
+    assert scored == ["modelevaluation.kubedet.io/dump-sites-faster-rcnn-on-golden"]
 
 
 def test_kubectl_explain_shows_the_model_descriptions(api: Devcluster) -> None:

@@ -48,8 +48,13 @@ def gated_run(name: str) -> dict[str, Any]:
 
 
 def published_models(cluster: Devcluster, namespace: str) -> set[str]:
+    """The line's models with spec.published (the base model, in no line, is published too)."""
     models = json.loads(cluster.kubectl("get", "tm", "-n", namespace, "-o", "json").stdout)["items"]
-    return {m["metadata"]["name"] for m in models if m["spec"].get("published")}
+    return {
+        m["metadata"]["name"]
+        for m in models
+        if m["spec"].get("published") and (m["spec"].get("publishPolicy") or {}).get("modelLine") == LINE
+    }
 
 
 def line_model(cluster: Devcluster, namespace: str) -> str | None:

@@ -28,7 +28,7 @@ from kubedet.api.common import (
 )
 from kubedet.api.constants import Phase
 from kubedet.api.dataset import ClassName
-from kubedet.api.evaluation import EvaluationSplit, OptionalScore
+from kubedet.api.evaluation import EvaluationSplit
 from kubedet.api.placement import Toleration
 from kubedet.api.podmetadata import LabelValue, PodMetadata
 from kubedet.api.resource import AGE_COLUMN, CRDNames, KubedetObject, PrinterColumn
@@ -100,12 +100,12 @@ class EvaluationMetrics(KubedetModel):
     """mAP of medium objects (32^2 to 96^2 pixels)."""
     bbox_map_large: Score | None = Field(default=None, alias="bboxMAPLarge")
     """mAP of large objects (area > 96^2 pixels)."""
-    per_class_ap: dict[ClassName, OptionalScore] | None = Field(
-        default=None, alias="perClassAP", max_length=1000
-    )
-    """AP (IoU 0.50:0.95) per class name; null for a class without ground truth in the split."""
-    per_class_recall: dict[ClassName, OptionalScore] | None = Field(default=None, max_length=1000)
+    per_class_ap: dict[ClassName, Score] | None = Field(default=None, alias="perClassAP", max_length=1000)
+    """AP (IoU 0.50:0.95) per class name, for the classes the split has boxes of."""
+    per_class_recall: dict[ClassName, Score] | None = Field(default=None, max_length=1000)
     """Recall (IoU 0.50:0.95, at most 100 detections per image) per class name."""
+    classes_without_boxes: list[ClassName] | None = Field(default=None, max_length=1000)
+    """Classes the split has no boxes of: COCO defines no AP for them."""
     omitted_classes: int | None = Field(default=None, ge=0)
     """Classes left out of the per-class maps so the trainer's message fit its 4096 bytes; the lowest-AP
     classes are always kept."""

@@ -111,6 +111,11 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str,
         if required:
             out["required"] = required
     additional = node.get("additionalProperties")
+    patterned = node.get("patternProperties") or {}
+    if additional is None and len(patterned) == 1:
+        # A map whose keys have a pattern (class names): structural schemas know no patternProperties,
+        # and a map without additionalProperties would have every key pruned by the API server.
+        (additional,) = patterned.values()
     if isinstance(additional, dict):
         out["additionalProperties"] = _convert(additional, defs, f"{path}[*]")
     if "items" in node:

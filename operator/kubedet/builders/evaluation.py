@@ -183,8 +183,9 @@ def _metrics(result: EvaluationResult) -> EvaluationMetrics:
         bbox_map_small=result.bbox_map_small,
         bbox_map_medium=result.bbox_map_medium,
         bbox_map_large=result.bbox_map_large,
-        per_class_ap=dict(result.per_class_ap) or None,
-        per_class_recall=dict(result.per_class_recall) or None,
+        per_class_ap={n: v for n, v in result.per_class_ap.items() if v is not None} or None,
+        per_class_recall={n: v for n, v in result.per_class_recall.items() if v is not None} or None,
+        classes_without_boxes=sorted(n for n, v in result.per_class_ap.items() if v is None) or None,
         omitted_classes=result.omitted_classes or None,
     )
 

@@ -132,13 +132,20 @@ def delete_if_present(
             raise
 
 
-def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+def patch_status(
+    plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+) -> dict[str, Any]:
     """Merge-patch the status subresource and return the object. Only the fields given change, so the
-    trainer's progress reports and the operator's conditions never overwrite each other."""
+    trainer's progress reports and the operator's conditions never overwrite each other. With
+    `resource_version`, the patch applies only to that version (409 otherwise): a list such as
+    status.conditions, derived from a copy another writer has changed since, must not replace theirs."""
+    body: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
     return cast(
         dict[str, Any],
         clients().custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER
+            GROUP, VERSION, namespace, plural, name, body, field_manager=FIELD_MANAGER
         ),
     )
 

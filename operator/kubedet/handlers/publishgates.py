@@ -96,7 +96,7 @@ def judge_gate(model: TrainedModel, indexes: dict[str, Any]) -> None:
     new = decision.status.to_wire()
     patch = {k: v for k, v in new.items() if k in ("publishGate", "conditions") and old.get(k) != v}
     if patch:
-        kube.patch_status(MODELS, model.namespace, model.name, patch)
+        kube.patch_status(MODELS, model.namespace, model.name, patch, model.metadata.get("resourceVersion"))
         _mirror_on_run(model, decision.status)
     if decision.event is not None:
         kube.post_event(model.to_obj(), *decision.event)
@@ -190,7 +190,8 @@ def reconcile_gated_model(body: dict[str, Any], indexes: dict[str, Any], logger:
             settle_line(model.namespace, line, indexes)
             retry.succeeded(key)
         except Exception as error:
-            if kube.object_gone(error):
+            if kube.object_gone(error) or kube.is_status(error, 409):
+                # Gone, or changed since this copy: the change's own event judges it again.
                 retry.forget(key)
                 return
             metrics.RECONCILE_ERRORS.labels("publishgate").inc()

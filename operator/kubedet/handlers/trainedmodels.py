@@ -54,10 +54,14 @@ def reconcile_model(body: dict[str, Any], indexes: dict[str, Any], logger: Any) 
             if "publishedAt" in old and "publishedAt" not in new:
                 patch["publishedAt"] = None
             try:
-                kube.patch_status(PLURAL, model.namespace, model.name, patch)
+                # Conditions are shared with the publish gate's writer: only over the version judged.
+                kube.patch_status(
+                    PLURAL, model.namespace, model.name, patch, model.metadata.get("resourceVersion")
+                )
                 retry.succeeded(("model", *key))
             except Exception as error:
-                if kube.object_gone(error):
+                if kube.object_gone(error) or kube.is_status(error, 409):
+                    # Gone, or changed since this copy: the change's own event judges it again.
                     retry.forget(("model", *key))
                     return
                 metrics.RECONCILE_ERRORS.labels("trainedmodel").inc()

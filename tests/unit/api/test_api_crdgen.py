@@ -86,6 +86,16 @@ def test_schema_is_structural(crd: dict[str, Any]) -> None:
             assert "properties" not in node, path
         if node.get("type") == "array":
             assert "items" in node, path
+        # (metadata is the API server's own: it validates it whatever the schema says)
+        if (
+            node.get("type") == "object"
+            and "properties" not in node
+            and not untyped_ok
+            and path != "metadata"
+        ):
+            # An object without properties or additionalProperties keeps nothing: the API server prunes
+            # every key of it (class-name maps once lost their entries that way).
+            assert "additionalProperties" in node, f"{path}: its keys would all be pruned"
 
 
 def test_every_field_is_documented(crd: dict[str, Any]) -> None:
