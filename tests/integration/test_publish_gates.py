@@ -105,29 +105,25 @@ def watching_line(cluster: Devcluster, namespace: str) -> Iterator[list[str | No
         reader.join(timeout=10)
 
 
+def seed_line(cluster: Devcluster, namespace: str) -> None:
+    """Ready inputs, a golden dataset, and the line's first published model `champion` (mAP 0.5, circle
+    0.6) with its evaluation; imported published with a policy, as an admin seeds a line."""
+    ready_inputs(cluster, namespace)
+    champion = objects.base_model("champion")
+    champion["spec"] = {**champion["spec"], "published": True, "publishPolicy": POLICY}
+    scored = evaluation_of(
+        "champion-on-golden", "champion", 0.5, circle=0.6, square=0.4, sha=objects.EVALUATED_CHECKPOINT_SHA
+    )
+    apply(cluster, namespace, objects.dataset("golden", published=False), champion, scored)
+    wait_for(
+        lambda: line_model(cluster, namespace) == "champion", timeout=60, message="the line's first model"
+    )
+
+
 def test_a_worse_challenger_stays_unpublished_and_a_better_one_replaces_the_champion(
     devcluster: Devcluster, namespace: str, operator: OperatorProcess
 ) -> None:
-    ready_inputs(devcluster, namespace)
-    champion = objects.base_model("champion")
-    champion["spec"] = {**champion["spec"], "published": True, "publishPolicy": POLICY}
-    apply(
-        devcluster,
-        namespace,
-        objects.dataset("golden", published=False),
-        champion,
-        evaluation_of(
-            "champion-on-golden",
-            "champion",
-            0.5,
-            circle=0.6,
-            square=0.4,
-            sha=objects.EVALUATED_CHECKPOINT_SHA,
-        ),
-    )
-    wait_for(
-        lambda: line_model(devcluster, namespace) == "champion", timeout=60, message="the line's first model"
-    )
+    seed_line(devcluster, namespace)
 
     # Worse on the gated class circle, though better on average: kept, unpublished, and it says why.
     apply(
@@ -168,26 +164,7 @@ def test_a_worse_challenger_stays_unpublished_and_a_better_one_replaces_the_cham
 def test_a_better_challenger_is_published_and_the_line_never_shows_none_or_two(
     devcluster: Devcluster, namespace: str, operator: OperatorProcess
 ) -> None:
-    ready_inputs(devcluster, namespace)
-    champion = objects.base_model("champion")
-    champion["spec"] = {**champion["spec"], "published": True, "publishPolicy": POLICY}
-    apply(
-        devcluster,
-        namespace,
-        objects.dataset("golden", published=False),
-        champion,
-        evaluation_of(
-            "champion-on-golden",
-            "champion",
-            0.5,
-            circle=0.6,
-            square=0.4,
-            sha=objects.EVALUATED_CHECKPOINT_SHA,
-        ),
-    )
-    wait_for(
-        lambda: line_model(devcluster, namespace) == "champion", timeout=60, message="the line's first model"
-    )
+    seed_line(devcluster, namespace)
     with watching_line(devcluster, namespace) as line_watch:
         apply(
             devcluster,

@@ -29,6 +29,7 @@ from kubedet.api.common import (
 from kubedet.api.constants import Phase
 from kubedet.api.dataset import ClassName
 from kubedet.api.evaluation import EvaluationSplit
+from kubedet.api.metrics import BoxMetrics
 from kubedet.api.placement import Toleration
 from kubedet.api.podmetadata import LabelValue, PodMetadata
 from kubedet.api.resource import AGE_COLUMN, CRDNames, KubedetObject, PrinterColumn
@@ -84,24 +85,9 @@ class ModelEvaluationSpec(EvaluationTemplate):
     """Which split of the dataset: test (the default), val or train."""
 
 
-class EvaluationMetrics(KubedetModel):
-    """COCO bounding-box metrics of the model on the split (0-1), as pycocotools computes them. A value
-    is unset where COCO defines none (no ground truth of that class or size in the split)."""
+class EvaluationMetrics(BoxMetrics):
+    """The model's COCO figures on the split, as pycocotools computes them, with recall per class."""
 
-    bbox_map: Score | None = Field(default=None, alias="bboxMAP")
-    """mAP over IoU 0.50:0.95."""
-    bbox_map50: Score | None = Field(default=None, alias="bboxMAP50")
-    """mAP at IoU 0.50."""
-    bbox_map75: Score | None = Field(default=None, alias="bboxMAP75")
-    """mAP at IoU 0.75."""
-    bbox_map_small: Score | None = Field(default=None, alias="bboxMAPSmall")
-    """mAP of small objects (area < 32^2 pixels)."""
-    bbox_map_medium: Score | None = Field(default=None, alias="bboxMAPMedium")
-    """mAP of medium objects (32^2 to 96^2 pixels)."""
-    bbox_map_large: Score | None = Field(default=None, alias="bboxMAPLarge")
-    """mAP of large objects (area > 96^2 pixels)."""
-    per_class_ap: dict[ClassName, Score] | None = Field(default=None, alias="perClassAP", max_length=1000)
-    """AP (IoU 0.50:0.95) per class name, for the classes the split has boxes of."""
     per_class_recall: dict[ClassName, Score] | None = Field(default=None, max_length=1000)
     """Recall (IoU 0.50:0.95, at most 100 detections per image) per class name."""
     classes_without_boxes: list[ClassName] | None = Field(default=None, max_length=1000)

@@ -14,7 +14,6 @@ from kubedet.api.common import (
     Condition,
     KubedetModel,
     LocalObjectReference,
-    Score,
     SecretKeysReference,
     Sha256,
     StorageURI,
@@ -26,7 +25,8 @@ from kubedet.api.common import (
     validations,
 )
 from kubedet.api.constants import Phase
-from kubedet.api.dataset import ClassName, ClassNames
+from kubedet.api.dataset import ClassNames
+from kubedet.api.metrics import BoxMetrics
 from kubedet.api.publishing import PublishGateStatus, PublishPolicy
 from kubedet.api.resource import AGE_COLUMN, CRDNames, KubedetObject, PrinterColumn
 from kubedet.api.usage import ComputeTime
@@ -124,26 +124,6 @@ class TrainedModelSpec(KubedetModel):
                 "spec.trainingRunRef: a trained model also names its baseModelRef and datasetRef"
             )
         return self
-
-
-class BoxMetrics(KubedetModel):
-    """COCO bounding-box metrics on the validation split at the best epoch, as mmdet's CocoMetric
-    reports them (0-1). A value is unset when the split has no objects of that size."""
-
-    bbox_map: Score | None = Field(default=None, alias="bboxMAP")
-    """mAP over IoU 0.50:0.95 (coco/bbox_mAP); the best epoch is chosen by it."""
-    bbox_map50: Score | None = Field(default=None, alias="bboxMAP50")
-    """mAP at IoU 0.50."""
-    bbox_map75: Score | None = Field(default=None, alias="bboxMAP75")
-    """mAP at IoU 0.75."""
-    bbox_map_small: Score | None = Field(default=None, alias="bboxMAPSmall")
-    """mAP of small objects (area < 32^2 pixels)."""
-    bbox_map_medium: Score | None = Field(default=None, alias="bboxMAPMedium")
-    """mAP of medium objects (32^2 to 96^2 pixels)."""
-    bbox_map_large: Score | None = Field(default=None, alias="bboxMAPLarge")
-    """mAP of large objects (area > 96^2 pixels)."""
-    per_class_ap: dict[ClassName, Score] | None = Field(default=None, alias="perClassAP", max_length=1000)
-    """Average precision per class name."""
 
 
 class TrainingStatistics(ComputeTime):
