@@ -1,6 +1,6 @@
 """A ModelEvaluation in a real pod: the trainer's evaluate command scores a model trained on the real
 node, and its figures are the training's own validation figures; `kubectl kubedet compare` creates the
-missing evaluation of the base model and shows both, class by class."""
+missing evaluation of a second, shorter-trained model and shows both, class by class."""
 
 from __future__ import annotations
 
@@ -33,10 +33,17 @@ def wait_evaluation(cluster: Devcluster, namespace: str, name: str) -> dict:
 def test_an_evaluation_matches_the_trainers_validation_and_compare_fills_the_gap(
     devcluster: Devcluster, data_ns: str
 ) -> None:
-    run = demo.training_run("evaluated", "shapes", 15)
-    apply(devcluster, data_ns, [run])
+    # Two models of the same classes (the node trains one run at a time: the second waits for CPU).
+    apply(
+        devcluster,
+        data_ns,
+        [demo.training_run("evaluated", "shapes", 15), demo.training_run("short", "shapes", 5)],
+    )
     body = wait_run(devcluster, data_ns, "evaluated", {"Succeeded", "Failed"}, timeout=600)
     assert body["status"]["phase"] == "Succeeded", body["status"]
+    short = wait_run(devcluster, data_ns, "short", {"Succeeded", "Failed"}, timeout=600)
+    assert short["status"]["phase"] == "Succeeded", short["status"]
+    short_model = short["status"]["trainedModelRef"]["name"]
     model_name = body["status"]["trainedModelRef"]["name"]
     model = get(devcluster, data_ns, "trainedmodel", model_name)
     trained = model["status"]["metrics"]
@@ -57,7 +64,7 @@ def test_an_evaluation_matches_the_trainers_validation_and_compare_fills_the_gap
     assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     print(f"trained mAP {trained['bboxMAP']}, evaluated mAP {scored['bboxMAP']}")
 
-    cli = [str(ROOT / ".venv" / "bin" / "kubectl-kubedet"), "compare", "rtmdet-tiny-random", model_name]
+    cli = [str(ROOT / ".venv" / "bin" / "kubectl-kubedet"), "compare", short_model, model_name]
     compared = subprocess.run(
         [
             *cli,

@@ -285,7 +285,7 @@ def coco_scores(annotation_file: Path, detections: list[dict[str, Any]]) -> Coco
     )
 
 
-def run_test(cfg: Any, checkpoint: Path) -> tuple[dict[str, float], int]:
+def run_test(cfg: Any, checkpoint: Path, classes: list[str] | None = None) -> tuple[dict[str, float], int]:
     """mmengine's test loop with the checkpoint's weights; (metrics, images tested)."""
     from mmengine.runner import Runner
 
@@ -300,7 +300,15 @@ def run_test(cfg: Any, checkpoint: Path) -> tuple[dict[str, float], int]:
         # where mmengine's default would only warn and score random weights.
         runner.load_checkpoint(str(checkpoint), map_location="cpu", strict=True)
     except Exception as error:
-        raise ConfigInvalid(f"the checkpoint does not fit the model's config: {error}") from error
+        # A checkpoint without class names (a model trained elsewhere) shows another class count only
+        # here, as a shape mismatch of the classification head: say what that means.
+        hint = (
+            f" (the config is set to the dataset's {len(classes)} classes, {', '.join(classes)}: a model "
+            "scored on a dataset must have been trained for exactly its classes)"
+            if classes and "size mismatch" in str(error)
+            else ""
+        )
+        raise ConfigInvalid(f"the checkpoint does not fit the model's config{hint}: {error}") from error
     metrics = runner.test()
     return dict(metrics), len(runner.test_dataloader.dataset)
 
@@ -325,7 +333,7 @@ def evaluate(spec: EvaluationSpec, workdir: Path, storage: Storage) -> Evaluatio
     check_classes(read_checkpoint_classes(checkpoint, spec.model.checkpoint_uri), split.classes)
     work_dir = workdir / "work"
     cfg = evaluation_config(config, spec.model.config, split, work_dir, spec.workers)
-    metrics, images = run_test(cfg, checkpoint)
+    metrics, images = run_test(cfg, checkpoint, list(split.classes))
     detections = json.loads((work_dir / f"{DETECTIONS_PREFIX}.bbox.json").read_text())
     scores = coco_scores(split.annotation_file, detections)
     summary, per_class = split_metrics(metrics, split.classes)

@@ -50,9 +50,10 @@ def _ended(pod: dict[str, Any]) -> bool:
 def outcome_of(pod: dict[str, Any], job_suspended: bool, queued: bool) -> AttemptOutcome:
     """How an ended pod's attempt ended."""
     status = pod.get("status", {})
-    if status.get("phase") == "Succeeded":
-        return AttemptOutcome.SUCCEEDED
     ended = podinfo.termination(pod)
+    # The container ends before the kubelet reports the pod's phase: its exit code is the first word.
+    if status.get("phase") == "Succeeded" or (ended is not None and ended.exit_code == 0):
+        return AttemptOutcome.SUCCEEDED
     if ended is not None and ended.reason == "OOMKilled":
         return AttemptOutcome.OUT_OF_MEMORY
     disruption = next(
@@ -152,6 +153,9 @@ def record_attempts(
             finished = podinfo.termination(pod)
             end = _time(finished.finished_at if finished else None) or now
             _close(record, end, outcome_of(pod, job_suspended, queued), progress)
+        elif record.outcome == AttemptOutcome.FAILED and pod.get("status", {}).get("phase") == "Succeeded":
+            # Judged on an earlier view of the pod; its phase now says better.
+            record.outcome = AttemptOutcome.SUCCEEDED
     shown = {p["metadata"]["name"] for p in current}
     for record in records:
         if record.end_time is None and record.pod_name not in shown:

@@ -378,6 +378,7 @@ def _succeeded(build: _Builder, result: EvaluationResult) -> EvaluationDecision:
         f"{result.images} {result.split} images scored: bbox mAP {result.bbox_map:.3f}, "
         f"mAP50 {result.bbox_map50:.3f}"
     )
+    build.condition(ConditionType.SCHEDULED, True, Reason.EVALUATION_SUCCEEDED, f"Job {status.job_name} ran")
     build.condition(ConditionType.SUCCEEDED, True, Reason.EVALUATION_SUCCEEDED, message)
     build.condition(ConditionType.FAILED, False, Reason.EVALUATION_SUCCEEDED, message)
     return build.decision

@@ -325,3 +325,23 @@ def test_a_run_that_trained_every_epoch_succeeds_as_before() -> None:
     assert get_condition(decision.status.conditions, "Succeeded").reason == "TrainingSucceeded"  # type: ignore[union-attr]
     model = trained_model_status(result(), 1, at(71), published=False)
     assert model.statistics is not None and model.statistics.stopped_early is False
+
+
+def test_an_attempt_whose_container_exited_zero_succeeded_before_the_pod_phase_says_so() -> None:
+    # Seen on the real node: the kubelet reports the container's exit before the pod's phase.
+    run = f.run(resources={"gpusPerNode": 1})
+    exited = pod("run-1-train-aaaaa", -10, 0, finished=60, phase="Succeeded")
+    exited["status"]["phase"] = "Running"
+    decision, run = step(run, 61, [exited], progress("run-1-train-aaaaa", 0), active=1)
+    (attempt,) = decision.status.statistics.attempts  # type: ignore[union-attr]
+    assert attempt.outcome == AttemptOutcome.SUCCEEDED and attempt.seconds == 60
+
+
+def test_an_attempt_judged_failed_on_an_early_view_is_corrected_by_the_pods_phase() -> None:
+    run = f.run(resources={"gpusPerNode": 1})
+    early = pod("run-1-train-aaaaa", -10, 0, finished=60)  # exit 137 as first seen
+    _, run = step(run, 61, [early], None, active=1)
+    later = pod("run-1-train-aaaaa", -10, 0, finished=60, phase="Succeeded")
+    decision, _ = step(run, 62, [later], None, succeeded=1)
+    (attempt,) = decision.status.statistics.attempts  # type: ignore[union-attr]
+    assert attempt.outcome == AttemptOutcome.SUCCEEDED
