@@ -3,7 +3,8 @@ operator's ClusterRole satisfies it.
 
 With the plugin, an ownerReference with `blockOwnerDeletion: true` is accepted only from whoever may
 `update` the owner's `finalizers` subresource. kubedet owns its objects that way: a run owns its Jobs,
-its multi-node Service and its error ConfigMap, a dataset its preflight Job (builders/meta.py). The
+its multi-node Service and its error ConfigMap, a dataset its preflight Job, an evaluation its Job and
+error ConfigMap, a model the evaluations its publish gate made (builders/meta.py). The
 requests here are server-side dry runs: admission runs in full, nothing is stored, and no garbage
 collector deletes dependents whose owners are made up.
 """
@@ -71,18 +72,24 @@ def dry_run_create(
 
 @pytest.fixture
 def owners(devcluster: Devcluster, kubedet_crds: list[str], namespace: str) -> dict[str, dict[str, Any]]:
-    """A TrainingRun (a draft: nothing acts on it), a Dataset and a TrainedModel, as stored (with uids)."""
+    """A TrainingRun (a draft: nothing acts on it), a Dataset, a TrainedModel, a ModelEvaluation and a
+    ModelLine, as stored (with uids); no operator runs, so they only sit there."""
+    line = {"apiVersion": "kubedet.io/v1alpha1", "kind": "ModelLine", "metadata": {"name": "detector"}}
     apply(
         devcluster,
         namespace,
         objects.dataset("shapes"),
         objects.base_model("base"),
         objects.training_run("owner", "shapes", "base", suspend=True),
+        objects.model_evaluation("scored", "base", "shapes"),
+        line,
     )
     return {
         "TrainingRun": get(devcluster, namespace, "trainingrun", "owner"),
         "Dataset": get(devcluster, namespace, "dataset", "shapes"),
         "TrainedModel": get(devcluster, namespace, "trainedmodel", "base"),
+        "ModelEvaluation": get(devcluster, namespace, "modelevaluation", "scored"),
+        "ModelLine": get(devcluster, namespace, "modelline", "detector"),
     }
 
 
@@ -120,15 +127,24 @@ def test_the_operator_may_block_deletion_of_exactly_the_owners_it_uses(
     devcluster: Devcluster, namespace: str, owners: dict[str, dict[str, Any]]
 ) -> None:
     operator = Devcluster(kubeconfig=install_operator_identity(devcluster))
-    run, dataset = owners["TrainingRun"], owners["Dataset"]
+    run, dataset, evaluation = owners["TrainingRun"], owners["Dataset"], owners["ModelEvaluation"]
     # What the builders make: a run's training Job, workers Service and error ConfigMap; a dataset's
-    # preflight Job.
-    for kind, owner in (("Job", run), ("Service", run), ("ConfigMap", run), ("Job", dataset)):
+    # preflight Job; an evaluation's Job and error ConfigMap; a model's gate evaluations (the permission
+    # is the owner's, whatever the dependent: a ConfigMap stands for them here).
+    for kind, owner in (
+        ("Job", run),
+        ("Service", run),
+        ("ConfigMap", run),
+        ("Job", dataset),
+        ("Job", evaluation),
+        ("ConfigMap", evaluation),
+        ("ConfigMap", owners["TrainedModel"]),
+    ):
         allowed, error = dry_run_create(operator, namespace, owned(kind, f"{kind.lower()}-1", owner))
         assert allowed, f"the operator's {kind} owned by a {owner['kind']}: {error}"
 
-    # No wider: TrainedModels own nothing kubedet makes, so the operator may not block their deletion.
+    # No wider: model lines own nothing kubedet makes, so the operator may not block their deletion.
     allowed, error = dry_run_create(
-        operator, namespace, owned("ConfigMap", "owned-by-model", owners["TrainedModel"])
+        operator, namespace, owned("ConfigMap", "owned-by-line", owners["ModelLine"])
     )
     assert not allowed and REFUSAL in error, error
