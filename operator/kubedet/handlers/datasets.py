@@ -94,7 +94,7 @@ def reconcile_dataset(body: dict[str, Any], indexes: dict[str, Any], logger: Any
                     status = invalid_status(dataset, detail[0], detail[1], _now())
             old = dataset.status.to_wire() if dataset.status else {}
             new = status.to_wire()
-            if _significant(old) != _significant(new):
+            if kube.significant_status(old) != kube.significant_status(new):
                 kube.patch_status(PLURAL, dataset.namespace, dataset.name, new)
                 cond = get_condition(status.conditions, ConditionType.READY)
                 if cond is not None:
@@ -116,12 +116,6 @@ def reconcile_dataset(body: dict[str, Any], indexes: dict[str, Any], logger: Any
     reconcile_waiting_runs("runs_by_dataset", key, indexes, logger)
 
 
-def _significant(status: dict[str, Any]) -> Any:
-    """Status without timestamps: a re-check that finds the same thing writes nothing."""
-    conditions = [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
-    ]
-    return {**status, "conditions": conditions}
 
 
 def _again(key: tuple[str, str], indexes: dict[str, Any], logger: Any) -> None:

@@ -238,3 +238,12 @@ def pod_log_tail(namespace: str, pod: str, lines: int) -> str | None:
 def post_event(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
     """An Event on the object (kubectl describe shows it), posted by kopf in the background."""
     kopf.event(cast(kopf.Body, body), type=event_type, reason=reason, message=message)
+
+
+def significant_status(status: dict[str, Any]) -> Any:
+    """A status without its conditions' lastTransitionTime: a re-check that finds the same thing compares
+    equal and writes nothing."""
+    conditions = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
+    ]
+    return {**status, "conditions": conditions}

@@ -106,7 +106,7 @@ def _reconcile(
         kube.create_if_absent(c.core.create_namespaced_config_map, ns, configmap)
     new = decision.status.to_wire()
     old = evaluation.status.to_wire() if evaluation.status else {}
-    if _significant(old) != _significant(new):
+    if kube.significant_status(old) != kube.significant_status(new):
         kube.patch_status(PLURAL, ns, evaluation.name, new)
         for event_type, reason, message in decision.events:
             kube.post_event(body, event_type, reason, message)
@@ -119,12 +119,6 @@ def _reconcile(
         )
 
 
-def _significant(status: dict[str, Any]) -> Any:
-    """Status without timestamps: a re-check that finds the same thing writes nothing."""
-    conditions = [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
-    ]
-    return {**status, "conditions": conditions}
 
 
 def _again(namespace: str, name: str, indexes: dict[str, Any], logger: Any) -> None:

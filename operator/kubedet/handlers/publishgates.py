@@ -15,7 +15,7 @@ import kopf
 
 from kubedet import GROUP, VERSION
 from kubedet.api.conditions import set_condition
-from kubedet.api.constants import FIELD_MANAGER, ConditionType, Label, Reason
+from kubedet.api.constants import ConditionType, Label, Reason
 from kubedet.api.modelevaluation import ModelEvaluation
 from kubedet.api.modelline import ModelLine
 from kubedet.api.trainedmodel import TrainedModel
@@ -78,10 +78,9 @@ def _publish_requested(model: TrainedModel, indexes: dict[str, Any]) -> bool:
     return bool(run and run["metadata"].get("uid") == made_by and (run.get("spec") or {}).get("publish"))
 
 
-def judge_gate(model: TrainedModel, indexes: dict[str, Any]) -> None:
+def judge_gate(model: TrainedModel, line: ModelLine, indexes: dict[str, Any]) -> None:
     policy = model.spec.publish_policy
     assert policy is not None
-    line = _line(model.namespace, policy.model_line)
     pointer = line.status.published_model_ref if line.status else None
     champion_body = one(indexes["models"], (model.namespace, pointer.name)) if pointer else None
     champion = TrainedModel.model_validate(champion_body) if champion_body else None
@@ -128,23 +127,18 @@ def _mirror_on_run(model: TrainedModel, status: Any) -> None:
     if updated != conditions:
         # With the run's resourceVersion: a conflict (the run reconciler wrote meanwhile) is retried
         # rather than writing over its conditions.
-        kube.clients().custom.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            model.namespace,
-            RUNS,
-            parsed.name,
-            {
-                "metadata": {"resourceVersion": run["metadata"]["resourceVersion"]},
-                "status": {"conditions": [c.to_wire() for c in updated]},
-            },
-            field_manager=FIELD_MANAGER,
+        conditions_wire = {"conditions": [c.to_wire() for c in updated]}
+        kube.patch_status(
+            RUNS, model.namespace, parsed.name, conditions_wire, run["metadata"]["resourceVersion"]
         )
 
 
-def settle_line(namespace: str, line_name: str, indexes: dict[str, Any]) -> None:
-    """Make the line's published model the one the models say, in one write, then the models follow."""
-    line = _line(namespace, line_name)
+def settle_line(
+    namespace: str, line_name: str, indexes: dict[str, Any], line: ModelLine | None = None
+) -> None:
+    """Make the line's published model the one the models say, in one write, then the models follow.
+    `line` as just read, if the caller has it."""
+    line = line or _line(namespace, line_name)
     models = _models_of_line(indexes, namespace, line_name)
     decision = decide_line(line, models, _now())
     if decision.status is not None:
@@ -154,15 +148,7 @@ def settle_line(namespace: str, line_name: str, indexes: dict[str, Any]) -> None
         wire.setdefault("publishedAt", None)
         # One write switches the line's published model; the resourceVersion makes a concurrent switch
         # (another replica, a stale event) fail and be retried from what it then shows.
-        kube.clients().custom.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            LINES,
-            line_name,
-            {"metadata": {"resourceVersion": line.metadata["resourceVersion"]}, "status": wire},
-            field_manager=FIELD_MANAGER,
-        )
+        kube.patch_status(LINES, namespace, line_name, wire, line.metadata["resourceVersion"])
         ref = decision.status.published_model_ref
         message = f"published model: {ref.name}" if ref else "the line has no published model"
         kube.post_event(line.to_obj(), "Normal", Reason.PUBLISHED if ref else Reason.NOT_PUBLISHED, message)
@@ -186,8 +172,10 @@ def reconcile_gated_model(body: dict[str, Any], indexes: dict[str, Any], logger:
     key = ("gate", model.namespace, model.name)
     with metrics.RECONCILE_SECONDS.labels("publishgate").time():
         try:
-            judge_gate(model, indexes)
-            settle_line(model.namespace, line, indexes)
+            # One read of the line serves both steps: only settle_line writes it, and last.
+            current = _line(model.namespace, line)
+            judge_gate(model, current, indexes)
+            settle_line(model.namespace, line, indexes, current)
             retry.succeeded(key)
         except Exception as error:
             if kube.object_gone(error) or kube.is_status(error, 409):

@@ -22,11 +22,6 @@ PLURAL = "trainedmodels"
 desired_status = model_status
 
 
-def _significant(status: dict[str, Any]) -> Any:
-    conditions = [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
-    ]
-    return {**status, "conditions": conditions}
 
 
 def reconcile_model(body: dict[str, Any], indexes: dict[str, Any], logger: Any) -> None:
@@ -49,7 +44,7 @@ def reconcile_model(body: dict[str, Any], indexes: dict[str, Any], logger: Any) 
         status = desired_status(model, run_succeeded, datetime.now(UTC).replace(microsecond=0))
         old = model.status.to_wire() if model.status else {}
         new = status.to_wire()
-        if _significant(old) != _significant(new):
+        if kube.significant_status(old) != kube.significant_status(new):
             patch = {k: v for k, v in new.items() if old.get(k) != v}
             if "publishedAt" in old and "publishedAt" not in new:
                 patch["publishedAt"] = None
