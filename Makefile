@@ -96,6 +96,10 @@ test-trainer: venv-trainer ## Real MMDetection training on the CPU, and the unit
 demo: venv venv-trainer devcluster-build images ## kubedet on the devcluster's real node: deploy, train RTMDet-tiny for real, infer, fail, publish.
 	@hack/demo.sh
 
+.PHONY: dashboard-screenshots
+dashboard-screenshots: venv ## After make demo: photograph kubectl kubedet dashboard into docs/images (needs chromium).
+	$(VENV)/bin/python hack/demo/dashboard_screenshots.py
+
 .PHONY: demo-sim
 demo-sim: venv devcluster-build ## The same walk-through on simulated (kwok) GPU nodes, in about a minute; nothing trains.
 	@hack/demo-sim.sh

@@ -140,6 +140,7 @@ cat <<NEXT
   kubectl describe trainingrun shapes-rtmdet-tiny -n $ns
   kubectl logs -n $system deploy/kubedet-operator     # the operator's JSON log
   ls $DEVCLUSTER_DIR/demo/plots                       # loss, mAP and per-class AP of the model
+  $root/.venv/bin/kubectl-kubedet dashboard -n $ns   # the same as web pages, in your browser
   make demo-sim        # the same walk-through on simulated GPU nodes, in about a minute
   make demo-down       # stop the operator, keep the cluster
   make cluster-down    # stop everything

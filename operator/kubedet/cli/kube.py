@@ -151,17 +151,31 @@ def api_error(
             f"{kind} {name!r} not found{where}" if name else f"{plural} not found{where}", EXIT_NOT_FOUND
         )
     if error.status in (401, 403):
-        message = forbidden_message(verb, resource, where)
         said = _server_message(error)
-        # Admission policies refuse with 403 too (publishing needs update on trainedmodels/publish,
-        # scheduling on trainingruns/schedule): their message names the real missing permission.
-        for virtual in ("trainedmodels/publish", "trainingruns/schedule"):
-            if virtual in said:
-                message = forbidden_message("update", virtual, where)
-        return CliError(f"{message}\n  (the API server said: {said})", EXIT_FORBIDDEN)
+        return CliError(
+            f"{refusal_sentence(verb, resource, where, said)}\n  (the API server said: {said})",
+            EXIT_FORBIDDEN,
+        )
     return CliError(
         f"the API server refused the request ({error.status} {error.reason}): {_server_message(error)}"
     )
+
+
+VIRTUAL_PERMISSIONS = (
+    "trainedmodels/override-publish-gate",
+    "trainedmodels/publish",
+    "trainingruns/schedule",
+)
+
+
+def refusal_sentence(verb: str, resource: str, where: str, said: str) -> str:
+    """What a 403 means for the user. Admission policies refuse with 403 too (publishing needs update on
+    trainedmodels/publish, scheduling on trainingruns/schedule): their message names the permission
+    that is really missing, not the verb the request used."""
+    for virtual in VIRTUAL_PERMISSIONS:
+        if virtual in said:
+            return forbidden_message("update", virtual, where)
+    return forbidden_message(verb, resource, where)
 
 
 def forbidden_message(verb: str, resource: str, where: str) -> str:

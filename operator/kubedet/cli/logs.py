@@ -51,7 +51,7 @@ def _pods(kube: Kube, run: dict[str, Any]) -> list[dict[str, Any]]:
     return _pod_list(kube, run)[0]
 
 
-def _container(pod: dict[str, Any]) -> str:
+def trainer_container(pod: dict[str, Any]) -> str:
     names = [c["name"] for c in pod.get("spec", {}).get("containers", [])]
     return CONTAINER if CONTAINER in names or not names else names[0]
 
@@ -67,7 +67,11 @@ def logs(kube: Kube, name: str, tail: int | None, out: Callable[[str], None]) ->
         pod = next(p for p in pods if p["metadata"]["name"] == pod_name)
         try:
             text = kube.core.read_namespaced_pod_log(
-                pod_name, kube.namespace, container=_container(pod), tail_lines=tail, _request_timeout=30
+                pod_name,
+                kube.namespace,
+                container=trainer_container(pod),
+                tail_lines=tail,
+                _request_timeout=30,
             )
         except ApiException as error:
             if error.status in (401, 403):
@@ -103,7 +107,7 @@ def follow(kube: Kube, name: str, timeout: float, out: Callable[[str], None]) ->
             response = kube.core.read_namespaced_pod_log(
                 pod["metadata"]["name"],
                 kube.namespace,
-                container=_container(pod),
+                container=trainer_container(pod),
                 follow=True,
                 _preload_content=False,
                 _request_timeout=max(1.0, deadline - time.monotonic()),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from kubedet.cli import actions, compare, lineage, logs, stats, status, why
 from kubedet.cli.kube import CliError, Identity, Kube
@@ -67,11 +68,26 @@ def parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("list", parents=[common], help="runs and models")
     p.add_argument("-A", "--all-namespaces", action="store_true")
+    p = sub.add_parser(
+        "dashboard",
+        parents=[common],
+        help="web pages of runs, models and datasets on 127.0.0.1 (-n A,B for several namespaces)",
+    )
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the address, do not open a browser")
+    p.add_argument(
+        "--pvc-root",
+        type=Path,
+        metavar="DIR",
+        help="where pvc:// claims are mounted on this machine (DIR/<claim>/...), for the trainer's pictures",
+    )
     return top
 
 
 def run(args: argparse.Namespace) -> int:
-    kube = Kube(Identity(args.kubeconfig, args.context, args.as_user, args.as_group), args.namespace)
+    identity = Identity(args.kubeconfig, args.context, args.as_user, args.as_group)
+    kube = Kube(identity, args.namespace)
 
     def out(text: str) -> None:
         print(text, flush=True)
@@ -102,6 +118,13 @@ def run(args: argparse.Namespace) -> int:
         return compare.compare(kube, args.model_a, args.model_b, args.dataset, args.split, options, out)
     if command == "list":
         return status.list_objects(kube, args.all_namespaces, output, out)
+    if command == "dashboard":
+        from kubedet.dashboard import app  # aiohttp's server is loaded only for this command
+
+        namespaces = (
+            None if args.all_namespaces else [n for n in (args.namespace or kube.namespace).split(",") if n]
+        )
+        return app.run(identity, namespaces, "127.0.0.1", args.port, args.pvc_root, not args.no_browser, out)
     raise CliError(f"unknown command {command}", 2)
 
 
