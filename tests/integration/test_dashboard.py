@@ -253,11 +253,52 @@ def test_pages_show_runs_models_and_datasets_live(
         assert ("model/base", f"model/{model_name}") in edges
         assert any(to == f"model/{model_name}" and src.startswith("dataset/shapes") for src, to in edges)
         photograph(models, "models")
+        # Both models evaluated on the same split: the comparison adds the evaluations' figures.
+        scored = {
+            "base": ({"circle": 0.30, "square": 0.20}, objects.EVALUATED_CHECKPOINT_SHA),
+            model_name: ({"circle": 0.45, "square": 0.15}, objects.SHA),
+        }
+        apply(
+            cluster,
+            namespace,
+            *(
+                objects.model_evaluation(
+                    f"{name}-on-shapes",
+                    name,
+                    "shapes",
+                    pod_annotations={
+                        TERMINATION: objects.evaluation_result(0.3, per_class=aps, checkpoint_sha=sha)
+                    },
+                )
+                for name, (aps, sha) in scored.items()
+            ),
+        )
+        for name in scored:
+            wait_for(
+                lambda n=name: (
+                    get(cluster, namespace, "modelevaluation", f"{n}-on-shapes")
+                    .get("status", {})
+                    .get("phase")
+                    == "Succeeded"
+                ),
+                timeout=90,
+                message=f"the evaluation of {name}",
+            )
         compared = open_page(browser, url, f"/compare/{namespace}/base/{model_name}")
         compared.wait_for_selector("[data-testid=compare-row]")
         assert {
             r.get_attribute("data-class") for r in compared.query_selector_all("[data-testid=compare-row]")
         } == set(expected)
+        evaluated = {
+            row.query_selector_all("td")[0].inner_text(): [
+                c.inner_text() for c in row.query_selector_all("td")[1:]
+            ]
+            for row in compared.query_selector_all("[data-testid=evaluation-class-row]")
+        }
+        # Worst change first, as `kubectl kubedet compare` orders them.
+        assert list(evaluated) == ["square", "circle"]
+        assert evaluated["circle"] == ["0.300", "0.450", "0.150"]
+        assert evaluated["square"] == ["0.200", "0.150", "-0.050"]
         photograph(compared, "compare")
 
         # Datasets: the preflight's counts, splits and class histogram.
