@@ -197,15 +197,21 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     return stream.response
 
 
-@answers
-async def models(request: web.Request) -> web.Response:
-    session = session_of(request)
+async def _list_shown(session: DashboardSession, request: web.Request, plural: str) -> list[dict[str, Any]]:
+    """The objects of a kind in the namespaces the request covers."""
     found: list[dict[str, Any]] = []
     for namespace in shown_namespaces(session, request):
         listing = await session.cluster.request(
-            "GET", custom_path(MODELS, namespace), Target("list", MODELS, namespace)
+            "GET", custom_path(plural, namespace), Target("list", plural, namespace)
         )
         found += listing.get("items") or []
+    return found
+
+
+@answers
+async def models(request: web.Request) -> web.Response:
+    session = session_of(request)
+    found = await _list_shown(session, request, MODELS)
     rows = [
         views.model_row(m, await session.permissions.allowed(m["metadata"]["namespace"], "modelStatistics"))
         for m in found
@@ -296,12 +302,7 @@ async def model_compare(request: web.Request) -> web.Response:
 @answers
 async def datasets(request: web.Request) -> web.Response:
     session = session_of(request)
-    found: list[dict[str, Any]] = []
-    for namespace in shown_namespaces(session, request):
-        listing = await session.cluster.request(
-            "GET", custom_path(DATASETS, namespace), Target("list", DATASETS, namespace)
-        )
-        found += listing.get("items") or []
+    found = await _list_shown(session, request, DATASETS)
     return web.json_response({"datasets": [views.dataset_view(d) for d in found]})
 
 
@@ -315,32 +316,31 @@ async def _flag(request: web.Request, field: str) -> bool:
     return bool(body[field])
 
 
-@answers
-async def set_published(request: web.Request) -> web.Response:
-    """Publish or unpublish: the same merge patch as `kubectl kubedet publish`; admission decides."""
+async def _patch_spec_flag(request: web.Request, plural: str, field: str) -> dict[str, Any]:
+    """The page's {field: bool} as the merge patch {"spec": {field: bool}} the plugin sends too; RBAC
+    and admission decide, as for kubectl."""
     session = session_of(request)
     namespace, name = request.match_info["namespace"], request.match_info["name"]
-    published = await _flag(request, "published")
-    patched = await session.cluster.patch(
-        custom_path(MODELS, namespace, name),
-        {"spec": {"published": published}},
-        Target("patch", MODELS, namespace, name),
+    value = await _flag(request, field)
+    return await session.cluster.patch(
+        custom_path(plural, namespace, name),
+        {"spec": {field: value}},
+        Target("patch", plural, namespace, name),
     )
-    allowed = await session.permissions.allowed(namespace, "modelStatistics")
+
+
+@answers
+async def set_published(request: web.Request) -> web.Response:
+    patched = await _patch_spec_flag(request, MODELS, "published")
+    namespace = patched["metadata"]["namespace"]
+    allowed = await session_of(request).permissions.allowed(namespace, "modelStatistics")
     return web.json_response({"model": views.model_row(patched, allowed)})
 
 
 @answers
 async def set_suspended(request: web.Request) -> web.Response:
-    session = session_of(request)
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
-    suspend = await _flag(request, "suspend")
-    patched = await session.cluster.patch(
-        custom_path(RUNS, namespace, name),
-        {"spec": {"suspend": suspend}},
-        Target("patch", RUNS, namespace, name),
-    )
-    return web.json_response({"run": await _row(session, patched)})
+    patched = await _patch_spec_flag(request, RUNS, "suspend")
+    return web.json_response({"run": await _row(session_of(request), patched)})
 
 
 @answers

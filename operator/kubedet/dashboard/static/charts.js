@@ -18,8 +18,10 @@ function ticks(low, high, count = 5) {
   return Array.from({ length: count }, (_, i) => low + i * step);
 }
 
-function format(value) {
+function format(value, span = null) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  // Ticks of a narrow range need more digits, or neighbours print alike (2.13, 2.13, 2.13).
+  if (span !== null && span > 0 && span < 1) return value.toFixed(Math.min(6, 2 - Math.floor(Math.log10(span))));
   const size = Math.abs(value);
   if (size >= 100) return value.toFixed(0);
   if (size >= 1) return value.toFixed(2);
@@ -43,7 +45,7 @@ export function lineChart(series, options = {}) {
   const sy = (y) => top + (1 - (y - yMin) / (yMax - yMin || 1)) * (height - top - bottom);
   for (const y of ticks(yMin, yMax)) {
     root.append(svg("line", { x1: left, x2: width - right, y1: sy(y), y2: sy(y), class: "grid" }));
-    root.append(svg("text", { x: left - 6, y: sy(y) + 4, "text-anchor": "end", class: "tick" }, format(y)));
+    root.append(svg("text", { x: left - 6, y: sy(y) + 4, "text-anchor": "end", class: "tick" }, format(y, yMax - yMin)));
   }
   const xTicks = [...new Set(ticks(xMin, xMax, Math.min(6, xMax - xMin + 1)).map(Math.round))];
   for (const x of xTicks) {
