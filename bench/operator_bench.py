@@ -14,6 +14,7 @@ bench/results/operator-<date>.json and a table on stdout (docs/benchmarks.md exp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -115,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         help="folder holding the kubedet package the operator runs (to compare two versions)",
     )
     cluster.add_operator_env_argument(parser)
+    parser.add_argument(
+        "--compare-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="after each kubedet phase, run it again with these variables added (repeatable), and print "
+        "the second operator's figures as ratios to the first's (e.g. a tuning switched off)",
+    )
     parser.add_argument("--down", action="store_true", help="tear the devcluster down at the end")
     parser.add_argument("--label", default="", help="a note stored with the results (e.g. before-fix)")
     parser.add_argument("--output", type=Path, help="default: bench/results/operator-<date>.json")
@@ -163,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] N={n}: kubedet (TrainingRuns)", flush=True)
             result["kubedet"] = scenarios.run_kubedet(dev, api, n, options)
             print(f"[bench]   {result['kubedet']['wall_seconds']} s", flush=True)
+            if args.compare_env:
+                result["variant"] = run_variant(dev, api, n, options, args.compare_env, result["kubedet"])
             if "baseline" in result:
                 result["wall_ratio"] = round(
                     result["kubedet"]["wall_seconds"] / max(result["baseline"]["wall_seconds"], 1e-9), 2
@@ -187,6 +198,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {verdict['value']} (target {verdict['target']}) {met}")
     print(f"[bench] results in {output}")
     return 0
+
+
+def run_variant(
+    dev: Any, api: Any, n: int, options: scenarios.Options, pairs: list[str], first: dict[str, Any]
+) -> dict[str, Any]:
+    """The kubedet phase again, on the same cluster, with `pairs` added to the operator's environment;
+    the first phase's runs are deleted before, so that both operators start from the same cluster."""
+    cluster.delete_namespace(dev, first["namespace"], timeout=max(120, n / 5))
+    env = dict(options.operator_env) | cluster.operator_env(pairs)
+    print(f"[bench] N={n}: kubedet again with {pairs}", flush=True)
+    variant = scenarios.run_kubedet(
+        dev, api, n, dataclasses.replace(options, operator_env=tuple(env.items()))
+    )
+    variant["env"] = pairs
+    for figure in ("operator_peak_rss_mib", "operator_cpu_seconds", "wall_seconds"):
+        ratio = round(first[figure] / max(variant[figure], 1e-9), 3)
+        variant[f"{figure}_ratio_first_to_this"] = ratio
+        print(
+            f"[bench]   {figure}: first {first[figure]}, with {pairs} {variant[figure]} (ratio {ratio})",
+            flush=True,
+        )
+    return variant
 
 
 if __name__ == "__main__":
