@@ -38,3 +38,10 @@ def test_a_bad_placement_setting_names_itself_and_its_form(
     with pytest.raises(SettingError) as error:
         OperatorConfig.from_env()
     assert str(error.value).startswith(key) and says in str(error.value)
+
+
+def test_kopfs_idle_workers_are_released_quickly_unless_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Half a second, not kopf's 5: an idle worker holds its last event's body (docs/benchmarks.md).
+    assert OperatorConfig.from_env().queue_idle_seconds == 0.5
+    monkeypatch.setenv("KUBEDET_QUEUE_IDLE_SECONDS", "5")
+    assert OperatorConfig.from_env().queue_idle_seconds == 5.0
