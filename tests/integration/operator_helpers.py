@@ -70,14 +70,19 @@ def running_run(cluster: Devcluster, namespace: str, name: str = "r") -> dict[st
     return wait_phase(cluster, namespace, name, "Running")
 
 
-def kubedet(
-    cluster: Devcluster, namespace: str | None, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = {
+def plugin_env(cluster: Devcluster) -> dict[str, str]:
+    """The environment `kubectl kubedet` runs in, as a user's shell would have it for the devcluster."""
+    return {
         **os.environ,
         "KUBECONFIG": str(cluster.kubeconfig),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer_image")]),
     }
+
+
+def kubedet(
+    cluster: Devcluster, namespace: str | None, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = plugin_env(cluster)
     ns = ["-n", namespace] if namespace else []
     return subprocess.run(
         [sys.executable, "-m", "kubedet.cli", *args, *ns],

@@ -23,8 +23,8 @@ from PIL import Image
 from playwright import sync_api as playwright_api
 from tests import kubedet_objects as objects
 from tests.devcluster import Devcluster, wait_for
-from tests.integration.operator_helpers import apply, get, ready_inputs, wait_phase
-from tests.integration.test_cli import TERMINATION, result_with_summary
+from tests.integration.operator_helpers import apply, get, plugin_env, ready_inputs, wait_phase
+from tests.integration.test_cli import TERMINATION, result_with_summary, succeeded_run
 from tests.integration.test_progress_reports import pod_token, reporter_for, trainer_pod
 from tests.operator_process import OperatorProcess
 
@@ -41,11 +41,7 @@ PAGE_TIMEOUT_MS = 20_000
 @contextmanager
 def dashboard(cluster: Devcluster, namespace: str, *extra: str) -> Iterator[str]:
     """`kubectl kubedet dashboard --no-browser` as a subprocess; yields the address it prints."""
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer_image")]),
-    }
+    env = plugin_env(cluster)
     process = subprocess.Popen(
         [sys.executable, "-m", "kubedet.cli", "dashboard", "--no-browser", "-n", namespace, *extra],
         env=env,
@@ -319,15 +315,7 @@ def test_what_a_user_sees_and_may_do_follows_their_roles(
     roles_applied: Devcluster, namespace: str, operator: OperatorProcess, browser: Any
 ) -> None:
     cluster = roles_applied
-    ready_inputs(cluster, namespace)
-    apply(
-        cluster,
-        namespace,
-        objects.training_run(
-            "good", "shapes", "base", pod_annotations={TERMINATION: result_with_summary("good")}
-        ),
-    )
-    wait_phase(cluster, namespace, "good", "Succeeded", timeout=90)
+    succeeded_run(cluster, namespace, "good")
     model_name = naming.trained_model_name("good")
     wait_for(
         lambda: get(cluster, namespace, "trainedmodel", model_name).get("status", {}).get("phase") == "Ready",
